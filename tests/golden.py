@@ -1,0 +1,100 @@
+"""Finding and reading the reference's golden fixtures (`SORA_FIXTURES_DIR`).
+
+Cases are enumerated from the index files, so another fixture set in the same format
+runs through the same tests. A listed case that cannot be read fails its test: nothing
+here skips.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def fixtures_dir() -> Path:
+    """The fixture root: `$SORA_FIXTURES_DIR`, else `../shared/fixtures` beside the project."""
+    configured = os.environ.get("SORA_FIXTURES_DIR")
+    return Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "fixtures"
+
+
+def read_json(relative: str) -> dict:
+    """A JSON file under the fixture root; a missing file fails the calling test."""
+    path = fixtures_dir() / relative
+    if not path.is_file():
+        pytest.fail(f"fixture file {path} is missing (SORA_FIXTURES_DIR={fixtures_dir()})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_tensors(relative: str) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file under the fixture root."""
+    path = fixtures_dir() / relative
+    if not path.is_file():
+        pytest.fail(f"fixture tensors {path} are missing (SORA_FIXTURES_DIR={fixtures_dir()})")
+    return load_file(str(path))
+
+
+def _missing(index: Path) -> list[str]:
+    # A missing index still yields one case, whose test then fails naming the file.
+    return [f"MISSING-INDEX:{index}"]
+
+
+def stdit_cases() -> list[str]:
+    """Case names listed in `stdit/index.json`."""
+    index = fixtures_dir() / "stdit" / "index.json"
+    if not index.is_file():
+        return _missing(index)
+    return [case["name"] for case in json.loads(index.read_text())["cases"]]
+
+
+def pipeline_cases(prefix: str) -> list[str]:
+    """Fixture names (JSON sidecars, without `.json`) in `pipeline/MANIFEST.json` starting with `prefix`."""
+    index = fixtures_dir() / "pipeline" / "MANIFEST.json"
+    if not index.is_file():
+        return _missing(index)
+    names = [entry["name"] for entry in json.loads(index.read_text())["files"]]
+    cases = [
+        name[: -len(".json")]
+        for name in names
+        if name.startswith(prefix) and name.endswith(".json")
+    ]
+    return cases or [f"NO-CASE:{prefix}*.json in {index}"]
+
+
+def checkpoint_entries(model_prefix: str = "") -> list[dict]:
+    """Entries of `checkpoints/index.json` whose model name starts with `model_prefix`."""
+    index = fixtures_dir() / "checkpoints" / "index.json"
+    if not index.is_file():
+        return [{"path": f"MISSING-INDEX:{index}", "model": model_prefix}]
+    entries = json.loads(index.read_text())["checkpoints"]
+    return [entry for entry in entries if entry["model"].startswith(model_prefix)]
+
+
+def text_cases(kind: str = "") -> list[str]:
+    """Case names in `text/text_index.json` (optionally those whose kind matches)."""
+    index = fixtures_dir() / "text" / "text_index.json"
+    if not index.is_file():
+        return _missing(index)
+    cases = json.loads(index.read_text()).get("cases", [])
+    return [case["name"] for case in cases if not kind or case.get("kind", "").startswith(kind)]
+
+
+def assert_close(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    what: str = "",
+) -> None:
+    """`torch.testing.assert_close` in fp32 with the fixtures' tolerance and a named message."""
+    torch.testing.assert_close(
+        actual.detach().float().cpu(),
+        expected.float(),
+        atol=atol,
+        rtol=rtol,
+        msg=lambda message: f"{what}: {message}" if what else message,
+    )

@@ -1,0 +1,88 @@
+"""The package installs what ComfyUI users need, and never a top-level `nodes` or torch pin."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from golden import PROJECT_ROOT
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+PYPROJECT = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
+
+
+def _names(requirements: list[str]) -> dict[str, str]:
+    return {re.split(r"[<>=!~ ;\[]", line, maxsplit=1)[0].lower(): line for line in requirements}
+
+
+def _requirements_txt() -> list[str]:
+    lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_requirements_txt_matches_pyproject_without_torch():
+    runtime = _names(PYPROJECT["project"]["dependencies"])
+    listed = _names(_requirements_txt())
+    assert "torch" in runtime and runtime["torch"] == "torch>=2.4"
+    runtime.pop("torch")
+    assert listed == runtime
+
+
+def test_never_depends_on_torchvision_timm_or_accelerator_only_packages():
+    forbidden = {
+        "torchvision",
+        "torchaudio",
+        "timm",
+        "xformers",
+        "apex",
+        "colossalai",
+        "flash-attn",
+    }
+    assert not forbidden & set(_names(PYPROJECT["project"]["dependencies"]))
+    assert not forbidden & set(_names(_requirements_txt()))
+
+
+def test_only_sora_core_is_installed_as_a_package():
+    assert PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"] == ["sora_core*"]
+
+
+def test_comfy_registry_fields_present():
+    comfy = PYPROJECT["tool"]["comfy"]
+    assert comfy["PublisherId"] and comfy["DisplayName"]
+    assert comfy["requires-comfyui"].startswith(">=")
+
+
+def test_console_scripts_point_at_existing_functions():
+    import importlib
+
+    for target in PYPROJECT["project"]["scripts"].values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_sora_core_imports_no_comfyui_module():
+    code = (
+        "import sys, pkgutil, importlib, sora_core\n"
+        "for info in pkgutil.walk_packages(sora_core.__path__, 'sora_core.'):\n"
+        "    importlib.import_module(info.name)\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('comfy', 'comfy_api', 'folder_paths', 'nodes')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT)
+
+
+def test_ci_runs_the_test_command_written_in_readme():
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```(?:bash|sh)?\n(.*?)```", readme, flags=re.S)
+    test_command = commands[1].strip().splitlines()[-1]
+    pytest_part = test_command[test_command.index("python -m pytest") :]
+    assert pytest_part in ci
+
+
+def test_license_is_apache_2():
+    assert "Apache License" in Path(PROJECT_ROOT / "LICENSE").read_text()[:200]
