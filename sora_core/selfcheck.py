@@ -22,6 +22,7 @@ REQUIRED_MODULES = (
     "sentencepiece",
     "numpy",
     "tqdm",
+    "yaml",
 )
 
 
