@@ -23,6 +23,7 @@ REQUIRED_MODULES = (
     "numpy",
     "tqdm",
     "yaml",
+    "PIL",
 )
 
 
