@@ -1,0 +1,179 @@
+"""Rectified flow (Open-Sora 1.2's sampler, registry name "rflow").
+
+The latent moves on a straight line between data (t = 0) and noise (t = num_timesteps);
+the model predicts the velocity `v = x0 - noise` and the sampler integrates it with Euler
+steps from t = 1000 down to 0.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from .guidance import guided_output
+from .interface import DiffusionModel, SamplerStep, StepCallback, TextConditioning
+from .noise import NoiseSource, as_noise_source
+from .timestep_sampling import TimestepSampler
+
+_TRANSFORM_ARGS = ("height", "width", "num_frames")
+
+
+def add_noise(
+    clean: torch.Tensor, noise: torch.Tensor, timestep: torch.Tensor, num_timesteps: int = 1000
+) -> torch.Tensor:
+    """The point at `timestep` (B,) on the line from `clean` to `noise` (B, C, T, H, W)."""
+    # Written as the reference writes it: (1 - t) x0 + (1 - (1 - t)) noise, same float32 rounding.
+    keep = 1 - timestep.float() / num_timesteps
+    keep = keep.view(-1, *([1] * (clean.dim() - 1)))
+    return keep * clean + (1 - keep) * noise
+
+
+def timestep_transform(
+    timestep: torch.Tensor,
+    model_kwargs: Mapping[str, Any],
+    base_resolution: int = 512 * 512,
+    base_num_frames: int = 1,
+    scale: float = 1.0,
+    num_timesteps: int = 1,
+) -> torch.Tensor:
+    """Shift timesteps towards the noisy end for larger videos (Open-Sora 1.2).
+
+    Uses the pixel `height`, `width` and `num_frames` (B,) tensors of `model_kwargs`;
+    `num_frames // 17 * 5` is the latent frame count of the 1.2 VAE (0 for 2-16 frames,
+    which sends every timestep to 0, as in the reference), and 1 frame counts as 1.
+    """
+    missing = [name for name in _TRANSFORM_ARGS if name not in model_kwargs]
+    if missing:
+        raise ConfigError(
+            f"use_timestep_transform needs model arguments {list(_TRANSFORM_ARGS)}; missing {missing}"
+        )
+    # fp16 sizes overflow in height * width: compute in float32 (the reference's later fix).
+    height, width, num_frames = (
+        torch.as_tensor(model_kwargs[name], device=timestep.device).float()
+        for name in _TRANSFORM_ARGS
+    )
+    t = timestep / num_timesteps
+    ratio_space = (height * width / base_resolution).sqrt()
+    if num_frames.reshape(-1)[0] == 1:
+        latent_frames = torch.ones_like(num_frames)
+    else:
+        latent_frames = num_frames // 17 * 5
+    ratio_time = (latent_frames / base_num_frames).sqrt()
+    ratio = ratio_space * ratio_time * scale
+    return ratio * t / (1 + (ratio - 1) * t) * num_timesteps
+
+
+def _frames(mask: torch.Tensor) -> torch.Tensor:
+    # (B, T) per-frame values -> (B, 1, T, 1, 1) to select frames of a latent
+    return mask[:, None, :, None, None]
+
+
+class RectifiedFlow:
+    """Open-Sora's RFLOW sampler (Euler steps on the rectified-flow ODE).
+
+    Config keys as in Open-Sora: `num_sampling_steps`, `num_timesteps`, `cfg_scale`,
+    `use_discrete_timesteps`, `use_timestep_transform`, and for training `sample_method`
+    ("uniform" | "logit-normal"), `loc`, `scale`, `transform_scale`.
+    """
+
+    def __init__(
+        self,
+        num_sampling_steps: int = 10,
+        num_timesteps: int = 1000,
+        cfg_scale: float = 4.0,
+        use_discrete_timesteps: bool = False,
+        use_timestep_transform: bool = False,
+        sample_method: str = "uniform",
+        loc: float = 0.0,
+        scale: float = 1.0,
+        transform_scale: float = 1.0,
+    ):
+        if int(num_sampling_steps) < 1:
+            raise ConfigError(f"rflow num_sampling_steps={num_sampling_steps}; needs at least 1")
+        self.num_sampling_steps = int(num_sampling_steps)
+        self.num_timesteps = num_timesteps
+        self.cfg_scale = cfg_scale
+        self.use_discrete_timesteps = use_discrete_timesteps
+        self.use_timestep_transform = use_timestep_transform
+        self.transform_scale = transform_scale
+        self.timestep_sampler = TimestepSampler(
+            sample_method, num_timesteps, loc=loc, scale=scale, discrete=use_discrete_timesteps
+        )
+
+    def timesteps(
+        self, batch: int, device: torch.device, model_kwargs: Mapping[str, Any] | None = None
+    ) -> list[torch.Tensor]:
+        """The sampling timesteps, each a (B,) tensor, from `num_timesteps` down (never 0)."""
+        steps = self.num_sampling_steps
+        values: list[float | int] = [(1.0 - i / steps) * self.num_timesteps for i in range(steps)]
+        if self.use_discrete_timesteps:
+            values = [int(round(value)) for value in values]
+        timesteps = [torch.tensor([value] * batch, device=device) for value in values]
+        if self.use_timestep_transform:
+            # The sampler uses scale 1: `transform_scale` only shapes training timesteps.
+            timesteps = [
+                timestep_transform(t, model_kwargs or {}, num_timesteps=self.num_timesteps)
+                for t in timesteps
+            ]
+        return timesteps
+
+    def sample(
+        self,
+        model: DiffusionModel,
+        latent: torch.Tensor,
+        text: TextConditioning | Mapping[str, Any],
+        *,
+        model_kwargs: Mapping[str, Any] | None = None,
+        frame_mask: torch.Tensor | None = None,
+        noise: NoiseSource | torch.Generator | int | None = None,
+        callback: StepCallback | None = None,
+        guidance_scale: float | None = None,
+    ) -> torch.Tensor:
+        """Integrate `latent` (B, C, T, H, W) from pure noise to data.
+
+        `frame_mask` (B, T) holds per-frame edit ratios: a frame with ratio r keeps its given
+        latent while t > 1000 r, is noised once to the current t at the first step where
+        t <= 1000 r, and is integrated from then on (0 = kept exactly, 1 = generated).
+        """
+        text = TextConditioning.from_mapping(text)
+        noise = as_noise_source(noise)
+        scale = self.cfg_scale if guidance_scale is None else guidance_scale
+        channels = latent.shape[1]
+        z = latent.to(torch.promote_types(latent.dtype, torch.float32))
+        timesteps = self.timesteps(z.shape[0], z.device, model_kwargs)
+        if frame_mask is not None:
+            frame_mask = frame_mask.to(z.device)
+            noise_added = frame_mask == 1
+
+        x_mask = None
+        for i, t in enumerate(timesteps):
+            if frame_mask is not None:
+                clean = z.clone()
+                noised = add_noise(
+                    clean, noise.randn(tuple(z.shape), z.device), t, self.num_timesteps
+                )
+                x_mask = frame_mask * self.num_timesteps >= t.unsqueeze(1)
+                z = torch.where(_frames(x_mask & ~noise_added), noised, clean)
+                noise_added = x_mask
+
+            velocity = guided_output(
+                model,
+                z,
+                t,
+                text,
+                scale,
+                channels=channels,
+                x_mask=x_mask,
+                model_kwargs=model_kwargs,
+            )[:, :channels]
+            denoised = z + velocity * (t.float() / self.num_timesteps).view(-1, 1, 1, 1, 1)
+
+            dt = timesteps[i] - timesteps[i + 1] if i < len(timesteps) - 1 else timesteps[i]
+            dt = dt / self.num_timesteps
+            z = z + velocity * dt.view(-1, 1, 1, 1, 1)
+            if frame_mask is not None:
+                z = torch.where(_frames(x_mask), z, clean)
+            if callback is not None:
+                callback(SamplerStep(i, len(timesteps), t, z, denoised))
+        return z
