@@ -8,6 +8,7 @@ from .iddpm import IDDPM, DiffusionSchedule, space_timesteps
 from .interface import (
     Sampler,
     SamplerStep,
+    SamplingRun,
     StepCallback,
     TextConditioning,
     sample_with_text_encoder,
@@ -27,6 +28,7 @@ __all__ = [
     "SCHEDULER_TYPES",
     "Sampler",
     "SamplerStep",
+    "SamplingRun",
     "StepCallback",
     "TextConditioning",
     "TimestepSampler",

@@ -6,16 +6,12 @@ Use it for quick image previews with an IDDPM-trained model (about 20 steps); Op
 models are rectified-flow models and need "rflow".
 """
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 
 from ..errors import ConfigError
 from .guidance import guided_output
 from .iddpm import named_betas
-from .interface import DiffusionModel, SamplerStep, StepCallback, TextConditioning
-from .noise import NoiseSource
+from .interface import Sampler, SamplingRun
 
 
 class VPNoiseSchedule:
@@ -51,7 +47,7 @@ class VPNoiseSchedule:
         return log_alpha - 0.5 * torch.log(1.0 - torch.exp(2.0 * log_alpha))
 
 
-class DPMSolver:
+class DPMSolver(Sampler):
     """Open-Sora's DPM_SOLVER sampler. Config keys: `num_sampling_steps`, `cfg_scale`."""
 
     order = 2
@@ -71,19 +67,19 @@ class DPMSolver:
             1.0, 1.0 / self.noise_schedule.total_n, self.num_sampling_steps + 1
         ).to(device)
 
-    def _denoise(self, model, x, t, text, model_kwargs) -> torch.Tensor:
+    def _denoise(self, x: torch.Tensor, t: torch.Tensor, run: SamplingRun) -> torch.Tensor:
         # Data prediction x0 = (x - sigma_t eps) / alpha_t; the model takes time (t - 1/N) * 1000.
         channels = x.shape[1]
         model_time = (t.expand(x.shape[0]) - 1.0 / self.noise_schedule.total_n) * 1000.0
         eps = guided_output(
-            model,
+            run.model,
             x,
             model_time,
-            text,
-            self.cfg_scale,
+            run.text,
+            run.scale,
             channels=channels,
             null_first=True,
-            model_kwargs=model_kwargs,
+            model_kwargs=run.model_kwargs,
         )[:, :channels]
         schedule = self.noise_schedule
         return (x - schedule.sigma(t) * eps) / schedule.alpha(t)
@@ -108,29 +104,17 @@ class DPMSolver:
             - 0.5 * (alpha_t * phi) * derivative
         )
 
-    def sample(
-        self,
-        model: DiffusionModel,
-        latent: torch.Tensor,
-        text: TextConditioning | Mapping[str, Any],
-        *,
-        model_kwargs: Mapping[str, Any] | None = None,
-        frame_mask: torch.Tensor | None = None,
-        noise: NoiseSource | torch.Generator | int | None = None,
-        callback: StepCallback | None = None,
-    ) -> torch.Tensor:
-        """Solve from t = 1 to t = 1/1000 in `num_sampling_steps` model calls (deterministic;
-        `noise` is accepted for the common interface and never drawn from)."""
-        if frame_mask is not None:
+    def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
+        # Deterministic: `run.noise` is never drawn from.
+        if run.frame_mask is not None:
             raise ConfigError(
                 "dpm-solver does not support a conditioning mask (frame_mask); use 'rflow' or 'iddpm'"
             )
-        text = TextConditioning.from_mapping(text)
-        x = latent.to(torch.promote_types(latent.dtype, torch.float32))
+        x = latent
         steps = self.num_sampling_steps
         times = self.time_steps(x.device)
         previous_times = [times[0]]
-        previous_x0 = [self._denoise(model, x, times[0], text, model_kwargs)]
+        previous_x0 = [self._denoise(x, times[0], run)]
         for step in range(1, steps + 1):
             t = times[step]
             # First order to start; below 10 steps also for the last step (v1.2.0 behaviour).
@@ -141,9 +125,8 @@ class DPMSolver:
                 x = self._second_order(
                     x, previous_x0[-2], previous_x0[-1], previous_times[-2], previous_times[-1], t
                 )
-            if callback is not None:
-                callback(SamplerStep(step - 1, steps, t, x, previous_x0[-1]))
+            run.report(step - 1, steps, t, x, previous_x0[-1])
             previous_times = [*previous_times[-1:], t]
             if step < steps:
-                previous_x0 = [*previous_x0[-1:], self._denoise(model, x, t, text, model_kwargs)]
+                previous_x0 = [*previous_x0[-1:], self._denoise(x, t, run)]
         return x

@@ -7,16 +7,13 @@ dtype is a constructor argument (`build_scheduler(..., opensora_version="1.0")` 
 """
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from ..errors import ConfigError
 from .guidance import guided_output
-from .interface import DiffusionModel, SamplerStep, StepCallback, TextConditioning
-from .noise import NoiseSource, as_noise_source
+from .interface import Sampler, SamplingRun, per_frame
 
 MEAN_TYPES = ("epsilon", "start_x")
 VARIANCE_TYPES = ("learned_range", "fixed_small", "fixed_large")
@@ -150,12 +147,7 @@ class DiffusionSchedule:
         return values.view(-1, *([1] * (dims - 1)))
 
 
-def _frames(mask: torch.Tensor) -> torch.Tensor:
-    # (B, T) per-frame values -> (B, 1, T, 1, 1) to select frames of a latent
-    return mask[:, None, :, None, None]
-
-
-class IDDPM:
+class IDDPM(Sampler):
     """Open-Sora's IDDPM: ancestral DDPM sampling with classifier-free guidance.
 
     Config keys as in Open-Sora: `num_sampling_steps` or `timestep_respacing`,
@@ -263,61 +255,44 @@ class IDDPM:
         """Respaced steps -> the original step numbers the model was trained on (int64)."""
         return self.schedule.timestep_map.to(t.device)[t]
 
-    def sample(
-        self,
-        model: DiffusionModel,
-        latent: torch.Tensor,
-        text: TextConditioning | Mapping[str, Any],
-        *,
-        model_kwargs: Mapping[str, Any] | None = None,
-        frame_mask: torch.Tensor | None = None,
-        noise: NoiseSource | torch.Generator | int | None = None,
-        callback: StepCallback | None = None,
-    ) -> torch.Tensor:
-        """Ancestral sampling of `latent` (B, C, T, H, W) from the last respaced step to 0.
-
-        `frame_mask` (B, T) holds per-frame edit ratios r, used as the reference does: a frame is
-        held at its given latent while its step `int(r * n)` is below t, re-noised to level t
-        when they are equal, and sampled afterwards (a frame with r = 0 is re-noised and
-        denoised once at the last step, so it changes slightly).
-        """
-        text = TextConditioning.from_mapping(text)
-        noise = as_noise_source(noise)
-        x = latent.to(torch.promote_types(latent.dtype, torch.float32))
+    def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
+        # A frame with edit ratio r is held at its given latent while its step int(r * n) is
+        # below t, re-noised to level t when they are equal, and sampled afterwards (so r = 0
+        # frames are re-noised and denoised once at the last step and change slightly).
+        x = latent
         batch, channels = x.shape[:2]
         # The reference carries a doubled (2B) latent whose second half is never used, yet
         # draws its noise at 2B: draw the same and keep the first half, so seeds agree.
         drawn_shape = (2 * batch, *x.shape[1:])
         guided_channels = channels if self.cfg_channel is None else self.cfg_channel
-        if frame_mask is not None:
-            frame_steps = (frame_mask.to(x.device) * self.num_timesteps).to(torch.int)
+        if run.frame_mask is not None:
+            frame_steps = (run.frame_mask * self.num_timesteps).to(torch.int)
 
         total = self.num_timesteps
         x_mask = None
         for index, step in enumerate(reversed(range(total))):
             t = torch.full((batch,), step, dtype=torch.int64, device=x.device)
-            if frame_mask is not None:
+            if run.frame_mask is not None:
                 clean = x
-                noised = self.q_sample(clean, t, noise.randn(drawn_shape, x.device)[:batch])
-                x = torch.where(_frames(frame_steps == step), noised, clean)
+                noised = self.q_sample(clean, t, run.noise.randn(drawn_shape, x.device)[:batch])
+                x = torch.where(per_frame(frame_steps == step), noised, clean)
                 x_mask = frame_steps > step
 
             output = guided_output(
-                model,
+                run.model,
                 x,
                 self.model_timesteps(t),
-                text,
-                self.cfg_scale,
+                run.text,
+                run.scale,
                 channels=guided_channels,
                 x_mask=x_mask,
-                model_kwargs=model_kwargs,
+                model_kwargs=run.model_kwargs,
             )
             prediction = self.p_mean_variance(output, x, t)
-            step_noise = noise.randn(drawn_shape, x.device)[:batch]
+            step_noise = run.noise.randn(drawn_shape, x.device)[:batch]
             spread = float(step != 0) * torch.exp(0.5 * prediction["log_variance"])
             x = prediction["mean"] + spread * step_noise
-            if frame_mask is not None:
-                x = torch.where(_frames(frame_steps < step), clean, x)
-            if callback is not None:
-                callback(SamplerStep(index, total, t, x, prediction["pred_xstart"]))
+            if run.frame_mask is not None:
+                x = torch.where(per_frame(frame_steps < step), clean, x)
+            run.report(index, total, t, x, prediction["pred_xstart"])
         return x

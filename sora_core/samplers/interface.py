@@ -1,6 +1,7 @@
 """What every sampler takes and reports: encoded text, per-step callbacks, and an adapter for
 the reference's `scheduler.sample(model, text_encoder, z, prompts, ...)` call."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -61,14 +62,45 @@ class SamplerStep:
     denoised: torch.Tensor
 
 
+def per_frame(values: torch.Tensor) -> torch.Tensor:
+    """Per-frame values (B, T) shaped (B, 1, T, 1, 1) to select or scale frames of a latent."""
+    return values[:, None, :, None, None]
+
+
 # An exception raised by the callback propagates out of `sample` and stops sampling.
 StepCallback = Callable[[SamplerStep], None]
 
 
-class Sampler(Protocol):
-    """The interface every inference sampler implements."""
+@dataclass(frozen=True)
+class SamplingRun:
+    """One call's inputs, normalised: what a sampler's step loop needs besides the latent."""
+
+    model: DiffusionModel
+    text: TextConditioning
+    scale: float
+    model_kwargs: Mapping[str, Any]
+    frame_mask: torch.Tensor | None
+    noise: NoiseSource
+    callback: StepCallback | None
+
+    def report(
+        self,
+        index: int,
+        total: int,
+        timestep: torch.Tensor,
+        latent: torch.Tensor,
+        denoised: torch.Tensor,
+    ) -> None:
+        """Tell the callback (if any) that step `index` of `total` is done."""
+        if self.callback is not None:
+            self.callback(SamplerStep(index, total, timestep, latent, denoised))
+
+
+class Sampler(ABC):
+    """The interface every inference sampler implements: `sample(model, latent, text, ...)`."""
 
     num_sampling_steps: int
+    cfg_scale: float
 
     def sample(
         self,
@@ -80,9 +112,30 @@ class Sampler(Protocol):
         frame_mask: torch.Tensor | None = None,
         noise: NoiseSource | torch.Generator | int | None = None,
         callback: StepCallback | None = None,
+        guidance_scale: float | None = None,
     ) -> torch.Tensor:
-        """Denoise `latent` (B, C, T, H, W) and return the sample."""
-        ...
+        """Denoise `latent` (B, C, T, H, W), pure noise at the start, and return the sample.
+
+        `model_kwargs` go to every model call (text `mask` and the video size tensors);
+        `frame_mask` (B, T) holds per-frame edit ratios (0 keep the given latent, 1 generate);
+        `noise` is the only source of random numbers (a seed, a generator or a replay);
+        `callback` sees every step and may raise to stop; `guidance_scale` overrides
+        `cfg_scale` for this call. The latent is integrated in float32 (or wider).
+        """
+        run = SamplingRun(
+            model=model,
+            text=TextConditioning.from_mapping(text),
+            scale=self.cfg_scale if guidance_scale is None else guidance_scale,
+            model_kwargs=dict(model_kwargs or {}),
+            frame_mask=None if frame_mask is None else frame_mask.to(latent.device),
+            noise=as_noise_source(noise),
+            callback=callback,
+        )
+        return self._sample(latent.to(torch.promote_types(latent.dtype, torch.float32)), run)
+
+    @abstractmethod
+    def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
+        """The step loop over a float32 latent (B, C, T, H, W)."""
 
 
 class TextEncoderLike(Protocol):

@@ -12,8 +12,7 @@ import torch
 
 from ..errors import ConfigError
 from .guidance import guided_output
-from .interface import DiffusionModel, SamplerStep, StepCallback, TextConditioning
-from .noise import NoiseSource, as_noise_source
+from .interface import Sampler, SamplingRun, per_frame
 from .timestep_sampling import TimestepSampler
 
 _TRANSFORM_ARGS = ("height", "width", "num_frames")
@@ -64,12 +63,7 @@ def timestep_transform(
     return ratio * t / (1 + (ratio - 1) * t) * num_timesteps
 
 
-def _frames(mask: torch.Tensor) -> torch.Tensor:
-    # (B, T) per-frame values -> (B, 1, T, 1, 1) to select frames of a latent
-    return mask[:, None, :, None, None]
-
-
-class RectifiedFlow:
+class RectifiedFlow(Sampler):
     """Open-Sora's RFLOW sampler (Euler steps on the rectified-flow ODE).
 
     Config keys as in Open-Sora: `num_sampling_steps`, `num_timesteps`, `cfg_scale`,
@@ -118,32 +112,14 @@ class RectifiedFlow:
             ]
         return timesteps
 
-    def sample(
-        self,
-        model: DiffusionModel,
-        latent: torch.Tensor,
-        text: TextConditioning | Mapping[str, Any],
-        *,
-        model_kwargs: Mapping[str, Any] | None = None,
-        frame_mask: torch.Tensor | None = None,
-        noise: NoiseSource | torch.Generator | int | None = None,
-        callback: StepCallback | None = None,
-        guidance_scale: float | None = None,
-    ) -> torch.Tensor:
-        """Integrate `latent` (B, C, T, H, W) from pure noise to data.
-
-        `frame_mask` (B, T) holds per-frame edit ratios: a frame with ratio r keeps its given
-        latent while t > 1000 r, is noised once to the current t at the first step where
-        t <= 1000 r, and is integrated from then on (0 = kept exactly, 1 = generated).
-        """
-        text = TextConditioning.from_mapping(text)
-        noise = as_noise_source(noise)
-        scale = self.cfg_scale if guidance_scale is None else guidance_scale
-        channels = latent.shape[1]
-        z = latent.to(torch.promote_types(latent.dtype, torch.float32))
-        timesteps = self.timesteps(z.shape[0], z.device, model_kwargs)
+    def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
+        # A frame with edit ratio r keeps its given latent while t > 1000 r, is noised once to
+        # the current t at the first step where t <= 1000 r, and is integrated from then on.
+        z = latent
+        channels = z.shape[1]
+        timesteps = self.timesteps(z.shape[0], z.device, run.model_kwargs)
+        frame_mask = run.frame_mask
         if frame_mask is not None:
-            frame_mask = frame_mask.to(z.device)
             noise_added = frame_mask == 1
 
         x_mask = None
@@ -151,21 +127,21 @@ class RectifiedFlow:
             if frame_mask is not None:
                 clean = z.clone()
                 noised = add_noise(
-                    clean, noise.randn(tuple(z.shape), z.device), t, self.num_timesteps
+                    clean, run.noise.randn(tuple(z.shape), z.device), t, self.num_timesteps
                 )
                 x_mask = frame_mask * self.num_timesteps >= t.unsqueeze(1)
-                z = torch.where(_frames(x_mask & ~noise_added), noised, clean)
+                z = torch.where(per_frame(x_mask & ~noise_added), noised, clean)
                 noise_added = x_mask
 
             velocity = guided_output(
-                model,
+                run.model,
                 z,
                 t,
-                text,
-                scale,
+                run.text,
+                run.scale,
                 channels=channels,
                 x_mask=x_mask,
-                model_kwargs=model_kwargs,
+                model_kwargs=run.model_kwargs,
             )[:, :channels]
             denoised = z + velocity * (t.float() / self.num_timesteps).view(-1, 1, 1, 1, 1)
 
@@ -173,7 +149,6 @@ class RectifiedFlow:
             dt = dt / self.num_timesteps
             z = z + velocity * dt.view(-1, 1, 1, 1, 1)
             if frame_mask is not None:
-                z = torch.where(_frames(x_mask), z, clean)
-            if callback is not None:
-                callback(SamplerStep(i, len(timesteps), t, z, denoised))
+                z = torch.where(per_frame(x_mask), z, clean)
+            run.report(i, len(timesteps), t, z, denoised)
         return z

@@ -30,24 +30,12 @@ def mean_flat(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.T
     return total / (mask.sum(dim=1) * per_frame.shape[-1])
 
 
-def rflow_training_losses(
-    flow: RectifiedFlow,
-    model: DiffusionModel,
-    x_start: torch.Tensor,
-    model_kwargs: Mapping[str, Any] | None = None,
-    *,
-    noise: torch.Tensor | None = None,
-    mask: torch.Tensor | None = None,
-    t: torch.Tensor | None = None,
-    rng: NoiseSource | torch.Generator | int | None = None,
-) -> dict[str, torch.Tensor]:
+def _rflow_losses(flow: RectifiedFlow, model, x_start, kwargs, noise, mask, t, rng):
     """{"loss": (B,)}: squared error of the predicted velocity against `x_start - noise`.
 
     Draw order as the reference: timesteps, then noise. With timestep transform the batch's
-    `height`, `width`, `num_frames` in `model_kwargs` shift t (by `transform_scale`).
+    `height`, `width`, `num_frames` in the model arguments shift t (by `transform_scale`).
     """
-    rng = as_noise_source(rng)
-    kwargs = dict(model_kwargs or {})
     if t is None:
         t = flow.timestep_sampler.sample(x_start.shape[0], x_start.device, rng)
         if flow.use_timestep_transform:
@@ -122,24 +110,12 @@ def _variational_bound(
     return torch.where(t == 0, nll, kl)
 
 
-def iddpm_training_losses(
-    diffusion: IDDPM,
-    model: DiffusionModel,
-    x_start: torch.Tensor,
-    model_kwargs: Mapping[str, Any] | None = None,
-    *,
-    noise: torch.Tensor | None = None,
-    mask: torch.Tensor | None = None,
-    t: torch.Tensor | None = None,
-    rng: NoiseSource | torch.Generator | int | None = None,
-) -> dict[str, torch.Tensor]:
+def _iddpm_losses(diffusion: IDDPM, model, x_start, kwargs, noise, mask, t, rng):
     """{"loss", "mse", "vb"} per sample (B,), as `GaussianDiffusion.training_losses`.
 
     `t` are respaced steps (uniform integers drawn when None; Open-Sora 1.2 always draws them,
     ignoring a passed `t`). With a learned variance, `vb` trains only the variance channels.
     """
-    rng = as_noise_source(rng)
-    kwargs = dict(model_kwargs or {})
     if t is None:
         t = rng.randint(diffusion.num_timesteps, (x_start.shape[0],), x_start.device)
     if noise is None:
@@ -192,11 +168,12 @@ def training_losses(
     it also gets `x_mask` (as Open-Sora's train script passes it) unless already set.
     """
     if isinstance(scheduler, RectifiedFlow):
-        losses = rflow_training_losses
+        losses = _rflow_losses
     elif isinstance(scheduler, IDDPM):
-        losses = iddpm_training_losses
+        losses = _iddpm_losses
     else:
         raise ConfigError(
             f"training_losses: {type(scheduler).__name__} is not trainable; use 'rflow' or 'iddpm'"
         )
-    return losses(scheduler, model, x_start, model_kwargs, noise=noise, mask=mask, t=t, rng=rng)
+    kwargs = dict(model_kwargs or {})
+    return losses(scheduler, model, x_start, kwargs, noise, mask, t, as_noise_source(rng))
