@@ -14,7 +14,7 @@ from .interface import (
     sample_with_text_encoder,
 )
 from .noise import GeneratorNoise, NoiseSource, as_noise_source
-from .rflow import RectifiedFlow, add_noise, timestep_transform
+from .rflow import RectifiedFlow, RectifiedFlowHeun, add_noise, timestep_transform
 from .timestep_sampling import TimestepSampler
 from .training import mean_flat, training_losses
 
@@ -25,6 +25,7 @@ __all__ = [
     "IDDPM",
     "NoiseSource",
     "RectifiedFlow",
+    "RectifiedFlowHeun",
     "SCHEDULER_TYPES",
     "Sampler",
     "SamplerStep",

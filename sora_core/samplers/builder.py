@@ -9,7 +9,7 @@ import torch
 from ..errors import ConfigError
 from .dpm_solver import DPMSolver
 from .iddpm import IDDPM
-from .rflow import RectifiedFlow
+from .rflow import RectifiedFlow, RectifiedFlowHeun
 
 OPENSORA_VERSIONS = ("1.0", "1.1", "1.2")
 
@@ -17,6 +17,8 @@ SCHEDULER_TYPES: dict[str, Callable[..., Any]] = {
     "rflow": RectifiedFlow,
     "iddpm": IDDPM,
     "dpm-solver": DPMSolver,
+    # Extra samplers on the same interface; the reference ones above stay the defaults.
+    "rflow-heun": RectifiedFlowHeun,
 }
 
 # Set by `opensora_version`, not by Open-Sora config files.

@@ -112,18 +112,54 @@ class RectifiedFlow(Sampler):
             ]
         return timesteps
 
+    def _velocity(
+        self, z: torch.Tensor, t: torch.Tensor, run: SamplingRun, x_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        # The guided velocity (B, C, T, H, W); the model's extra channels are dropped.
+        channels = z.shape[1]
+        return guided_output(
+            run.model,
+            z,
+            t,
+            run.text,
+            run.scale,
+            channels=channels,
+            x_mask=x_mask,
+            model_kwargs=run.model_kwargs,
+        )[:, :channels]
+
+    def _euler(
+        self, z: torch.Tensor, velocity: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """An Euler step of `velocity` from `t` to `t_next`: (new latent, predicted clean latent)."""
+        denoised = z + velocity * (t.float() / self.num_timesteps).view(-1, 1, 1, 1, 1)
+        dt = (t - t_next) / self.num_timesteps
+        return z + velocity * dt.view(-1, 1, 1, 1, 1), denoised
+
+    def _step(
+        self,
+        z: torch.Tensor,
+        t: torch.Tensor,
+        t_next: torch.Tensor,
+        run: SamplingRun,
+        x_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step from `t` to `t_next`: (new latent, predicted clean latent)."""
+        return self._euler(z, self._velocity(z, t, run, x_mask), t, t_next)
+
     def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
         # A frame with edit ratio r keeps its given latent while t > 1000 r, is noised once to
         # the current t at the first step where t <= 1000 r, and is integrated from then on.
         z = latent
-        channels = z.shape[1]
         timesteps = self.timesteps(z.shape[0], z.device, run.model_kwargs)
+        # The last step integrates to t = 0.
+        ends = [*timesteps[1:], torch.zeros_like(timesteps[-1])]
         frame_mask = run.frame_mask
         if frame_mask is not None:
             noise_added = frame_mask == 1
 
         x_mask = None
-        for i, t in enumerate(timesteps):
+        for i, (t, t_next) in enumerate(zip(timesteps, ends)):
             if frame_mask is not None:
                 clean = z.clone()
                 noised = add_noise(
@@ -133,22 +169,36 @@ class RectifiedFlow(Sampler):
                 z = torch.where(per_frame(x_mask & ~noise_added), noised, clean)
                 noise_added = x_mask
 
-            velocity = guided_output(
-                run.model,
-                z,
-                t,
-                run.text,
-                run.scale,
-                channels=channels,
-                x_mask=x_mask,
-                model_kwargs=run.model_kwargs,
-            )[:, :channels]
-            denoised = z + velocity * (t.float() / self.num_timesteps).view(-1, 1, 1, 1, 1)
-
-            dt = timesteps[i] - timesteps[i + 1] if i < len(timesteps) - 1 else timesteps[i]
-            dt = dt / self.num_timesteps
-            z = z + velocity * dt.view(-1, 1, 1, 1, 1)
+            z, denoised = self._step(z, t, t_next, run, x_mask)
             if frame_mask is not None:
                 z = torch.where(per_frame(x_mask), z, clean)
             run.report(i, len(timesteps), t, z, denoised)
         return z
+
+
+class RectifiedFlowHeun(RectifiedFlow):
+    """Rectified flow with Heun's second-order steps ("rflow-heun"; not in Open-Sora).
+
+    Each step averages the velocity at both ends (two model calls, one on the last step), so
+    it follows curved trajectories more closely than Euler at the same number of steps.
+    When to use: fewer, better steps, e.g. 15 Heun steps (29 model calls) instead of 30
+    Euler steps; the reference sampler ("rflow") stays the default and the one that matches
+    Open-Sora's outputs. Same config keys, timesteps, guidance and conditioning frames.
+    """
+
+    def _step(
+        self,
+        z: torch.Tensor,
+        t: torch.Tensor,
+        t_next: torch.Tensor,
+        run: SamplingRun,
+        x_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Heun step from `t` to `t_next` (Euler onto t = 0)."""
+        velocity = self._velocity(z, t, run, x_mask)
+        euler, denoised = self._euler(z, velocity, t, t_next)
+        if bool((t_next == 0).all()):
+            return euler, denoised
+        velocity_next = self._velocity(euler, t_next, run, x_mask)
+        dt = ((t - t_next) / self.num_timesteps).view(-1, 1, 1, 1, 1)
+        return z + 0.5 * (velocity + velocity_next) * dt, denoised
