@@ -12,6 +12,7 @@ from sora_core.samplers import (
     build_scheduler,
     combine_guidance,
     config_keys,
+    sample_with_text_encoder,
     space_timesteps,
 )
 
@@ -223,3 +224,42 @@ def test_heun_keeps_frames_with_edit_ratio_zero_exactly():
     sampler = build_scheduler({"type": "rflow-heun", "num_sampling_steps": 4})
     sample = sampler.sample(TinyModel(), latent, _text(), frame_mask=frame_mask, noise=3)
     assert torch.equal(sample[0, :, 0], latent[0, :, 0])
+
+
+def test_one_null_embedding_serves_every_prompt():
+    text = _text()
+    shared = TextConditioning(y=text.y, y_null=text.y_null[:1], mask=text.mask)
+    sampler = build_scheduler(CONFIGS["rflow"])
+    latent = torch.randn(SHAPE)
+    assert torch.equal(
+        sampler.sample(TinyModel(), latent, shared), sampler.sample(TinyModel(), latent, text)
+    )
+
+
+def test_text_conditioning_with_mismatched_shapes_is_a_config_error():
+    with pytest.raises(ConfigError, match="y_null"):
+        TextConditioning(y=torch.zeros(2, 1, 6, 5), y_null=torch.zeros(2, 1, 7, 5))
+
+
+def test_iddpm_speed_is_refused_with_a_reason():
+    with pytest.raises(ConfigError, match="training-only"):
+        build_scheduler({"type": "iddpm-speed"})
+
+
+def test_text_encoder_adapter_with_progress_bar_gives_the_same_sample():
+    class Encoder:
+        def encode(self, prompts):
+            return {"y": _text().y[: len(prompts)], "mask": _text().mask[: len(prompts)]}
+
+        def null(self, n):
+            return _text().y_null[:n]
+
+    sampler = build_scheduler(CONFIGS["iddpm"])
+    results = [
+        sample_with_text_encoder(
+            sampler, TinyModel(), Encoder(), SHAPE[1:], ["a", "b"], progress=progress, noise=9
+        )
+        for progress in (False, True)
+    ]
+    assert results[0].shape == SHAPE
+    assert torch.equal(results[0], results[1])

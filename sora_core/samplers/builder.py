@@ -43,6 +43,11 @@ def build_scheduler(config: Mapping[str, Any], *, opensora_version: str = "1.2")
         )
     options = dict(config)
     scheduler_type = options.pop("type", None)
+    if scheduler_type == "iddpm-speed":
+        raise ConfigError(
+            "scheduler type='iddpm-speed' (SpeeDiffusion) is training-only and broken in "
+            "Open-Sora 1.2 (its loss call misplaces t); use 'iddpm' or 'rflow'"
+        )
     if scheduler_type not in SCHEDULER_TYPES:
         raise ConfigError(
             f"scheduler type={scheduler_type!r}; accepted: {', '.join(SCHEDULER_TYPES)}"

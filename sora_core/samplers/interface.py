@@ -27,6 +27,21 @@ class TextConditioning:
     y_null: torch.Tensor
     mask: torch.Tensor | None = None
 
+    def __post_init__(self):
+        if self.y.dim() != 4 or self.y_null.shape[1:] != self.y.shape[1:]:
+            raise ConfigError(
+                f"text conditioning: y {tuple(self.y.shape)} and y_null {tuple(self.y_null.shape)} "
+                "must both be (B, 1, L, D) with the same L and D"
+            )
+        if self.y_null.shape[0] == 1 and self.y.shape[0] > 1:
+            # One null embedding serves every prompt.
+            object.__setattr__(self, "y_null", self.y_null.expand_as(self.y))
+        elif self.y_null.shape[0] != self.y.shape[0]:
+            raise ConfigError(
+                f"text conditioning: y_null has batch {self.y_null.shape[0]}, y has "
+                f"{self.y.shape[0]}; expected the same or 1"
+            )
+
     @classmethod
     def from_mapping(cls, text: "TextConditioning | Mapping[str, Any]") -> "TextConditioning":
         """Accept a `TextConditioning` or a dict with keys `y`, `y_null` and optionally `mask`."""
