@@ -263,3 +263,10 @@ def test_text_encoder_adapter_with_progress_bar_gives_the_same_sample():
     ]
     assert results[0].shape == SHAPE
     assert torch.equal(results[0], results[1])
+
+
+def test_sampling_builds_no_autograd_graph():
+    model = TinyModel()
+    model.mix.requires_grad_(True)
+    sample = build_scheduler(CONFIGS["rflow"]).sample(model, torch.randn(SHAPE), _text())
+    assert not sample.requires_grad

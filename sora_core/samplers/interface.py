@@ -146,7 +146,9 @@ class Sampler(ABC):
             noise=as_noise_source(noise),
             callback=callback,
         )
-        return self._sample(latent.to(torch.promote_types(latent.dtype, torch.float32)), run)
+        # No autograd graph across steps: it would hold every step's activations.
+        with torch.no_grad():
+            return self._sample(latent.to(torch.promote_types(latent.dtype, torch.float32)), run)
 
     @abstractmethod
     def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
