@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..geometry import MICRO_LATENT_FRAMES, dframe_to_frame
+from ..geometry import dframe_to_frame
 from ..prompts import prompts_for_loop
 from .apply import apply_mask_strategy
 from .references import LatentVideoCodec
@@ -31,7 +31,8 @@ VERSIONS = ("1.1", "1.2")
 class LongVideoSettings:
     """`loop`, `condition_frame_length` (latent frames), `condition_frame_edit`, `align`.
 
-    version "1.2": 17-frame VAE chunks, L a multiple of 5, groups carry the edit ratio;
+    version "1.2": 17-frame VAE chunks (stitching needs L a multiple of 5), groups carry
+    the edit ratio;
     "1.1": per-frame VAE (latent = pixel frames), groups without edit ratio (edit 0).
     `strict` rejects clipped or overlapping groups instead of following the reference.
     """
@@ -51,11 +52,6 @@ class LongVideoSettings:
         length = self.condition_frame_length
         if not isinstance(length, int) or length < 1:
             raise ConfigError(f"condition_frame_length = {length!r} must be an integer >= 1")
-        if self.version == "1.2" and length % MICRO_LATENT_FRAMES:
-            raise ConfigError(
-                f"condition_frame_length = {length} must be a multiple of {MICRO_LATENT_FRAMES} "
-                "latent frames for Open-Sora 1.2 (5 latents = one 17-frame chunk)"
-            )
         if not 0.0 <= self.condition_frame_edit <= 1.0:
             raise ConfigError(f"condition_frame_edit = {self.condition_frame_edit!r} must be in [0, 1]")
         if self.version == "1.1" and self.condition_frame_edit != 0.0:

@@ -63,8 +63,6 @@ FIELDS = (
     _Field("length", "number of latent frames, at least 1"),
     _Field("edit_ratio", "a number in [0, 1]: 0 keeps the reference, 1 ignores it"),
 )
-DEFAULT_GROUP = ConditionFrames()
-
 # What callers may pass wherever a strategy is expected.
 MaskStrategy = Union[str, Sequence[ConditionFrames], None]
 
@@ -113,15 +111,21 @@ def as_condition_frames(strategy: MaskStrategy) -> "list[ConditionFrames]":
 
 
 def format_group(condition: ConditionFrames, compact: bool = True) -> str:
-    """Inverse of `parse_group`; `compact` drops trailing defaults (`"0"`, `"0,1,0,-1,1"`)."""
+    """Inverse of `parse_group`: all six numbers, or `compact` as the docs write them.
+
+    Compact: the loop index alone when the rest is default ("0"), else through the length,
+    and the edit ratio only when it is not 0 ("0,1,0,-1,1", "0,0,0,0,32,0.4").
+    """
     values = [getattr(condition, field.name) for field in FIELDS]
     if not compact:
         return NUMBER_SEPARATOR.join(str(value) for value in values)
-    defaults = [getattr(DEFAULT_GROUP, field.name) for field in FIELDS]
-    while len(values) > 1 and values[-1] == defaults[len(values) - 1]:
+    if condition == ConditionFrames(loop_index=condition.loop_index):
+        return str(condition.loop_index)
+    edit = condition.edit_ratio
+    if edit == 0.0:
         values.pop()
-    if len(values) == len(FIELDS) and condition.edit_ratio.is_integer():
-        values[-1] = int(condition.edit_ratio)  # "1" rather than "1.0", as the docs write it
+    elif edit.is_integer():
+        values[-1] = int(edit)  # "1" rather than "1.0"
     return NUMBER_SEPARATOR.join(str(value) for value in values)
 
 
