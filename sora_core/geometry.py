@@ -131,7 +131,9 @@ def temporal_latent_frames(num_frames: int) -> int:
     return -(-num_frames // TEMPORAL_DOWNSAMPLE)
 
 
-def chunked_latent_frames(num_frames: int, micro_frame_size: "int | None" = MICRO_FRAME_SIZE) -> int:
+def chunked_latent_frames(
+    num_frames: int, micro_frame_size: "int | None" = MICRO_FRAME_SIZE
+) -> int:
     """Latent frames of Open-Sora 1.2's VAE, which encodes `micro_frame_size`-frame chunks."""
     if micro_frame_size is None:
         return temporal_latent_frames(num_frames)

@@ -2,14 +2,14 @@
 
 import pytest
 import torch
-
 from fixture_sections import section_entry, section_params
+from standin_vae import StandInVAE
+
 from golden import assert_close, read_tensors
 from sora_core.conditioning import LongVideoSettings, generate_long_video, stitch_clips
 from sora_core.errors import ConfigError, VideoShapeError
 from sora_core.geometry import get_num_frames, latent_size
 from sora_core.prompts import extract_json_from_prompts, merge_loop_prompt, split_loop_prompt
-from standin_vae import StandInVAE
 
 FIXTURE = "long_video_loop"
 
@@ -100,7 +100,9 @@ def test_loop_replays_reference(index):
 def test_stitching_keeps_every_frame_once():
     clips = [torch.arange(51.0)[None, None, :, None, None] + 1000 * k for k in range(3)]
     video = stitch_clips(clips, 17)
-    expected = torch.cat([clips[0][0, 0, :, 0, 0], clips[1][0, 0, 17:, 0, 0], clips[2][0, 0, 17:, 0, 0]])
+    expected = torch.cat(
+        [clips[0][0, 0, :, 0, 0], clips[1][0, 0, 17:, 0, 0], clips[2][0, 0, 17:, 0, 0]]
+    )
     assert video.shape[2] == 119
     assert torch.equal(video[0, 0, :, 0, 0], expected)
 
@@ -139,6 +141,4 @@ def test_clip_shorter_than_the_repeated_head_is_rejected():
 def test_prompt_and_reference_counts_must_agree():
     vae = StandInVAE()
     with pytest.raises(ConfigError, match="2 prompts"):
-        generate_long_video(
-            vae, None, None, ["a", "b"], [[]], ["", ""], 51, LongVideoSettings()
-        )
+        generate_long_video(vae, None, None, ["a", "b"], [[]], ["", ""], 51, LongVideoSettings())

@@ -5,8 +5,9 @@ import random
 import av
 import pytest
 import torch
-
 from fixture_sections import section_entry, section_params
+from standin_vae import StandInVAE
+
 from golden import assert_close, fixtures_dir, read_json, read_tensors
 from sora_core.conditioning import (
     add_condition_noise,
@@ -17,7 +18,6 @@ from sora_core.conditioning import (
 )
 from sora_core.conditioning.transforms import temporal_random_crop, transform_video
 from sora_core.errors import ReferenceMediaError, VideoShapeError
-from standin_vae import StandInVAE
 
 FIXTURE = "reference_loading"
 
@@ -47,11 +47,15 @@ def test_comfy_image_frames_match_the_image_file(index):
 
 
 @pytest.mark.parity
-@pytest.mark.parametrize("index", section_params(FIXTURE, "video_transform_cases", "transform_name"))
+@pytest.mark.parametrize(
+    "index", section_params(FIXTURE, "video_transform_cases", "transform_name")
+)
 def test_video_transform_matches_reference(index):
     case = section_entry(FIXTURE, "video_transform_cases", index)
     tensors = read_tensors(f"pipeline/{FIXTURE}.safetensors")
-    frames = transform_video(tensors["video_uint8_TCHW"], case["image_size"], case["transform_name"])
+    frames = transform_video(
+        tensors["video_uint8_TCHW"], case["image_size"], case["transform_name"]
+    )
     assert list(frames.shape) == case["output_shape"]
     assert_close(frames, tensors[case["key"]], what=case["key"])
 
@@ -67,7 +71,9 @@ def _write_lossless_video(path, frames_thwc):
 
 
 @pytest.mark.parity
-@pytest.mark.parametrize("index", section_params(FIXTURE, "video_transform_cases", "transform_name"))
+@pytest.mark.parametrize(
+    "index", section_params(FIXTURE, "video_transform_cases", "transform_name")
+)
 def test_video_file_and_comfy_frames_match_reference(index, tmp_path):
     case = section_entry(FIXTURE, "video_transform_cases", index)
     tensors = read_tensors(f"pipeline/{FIXTURE}.safetensors")
@@ -77,7 +83,9 @@ def test_video_file_and_comfy_frames_match_reference(index, tmp_path):
     _write_lossless_video(path, frames_thwc.numpy())
     from_file = load_reference(path, case["image_size"], case["transform_name"])
     assert_close(from_file, expected, what=f"{case['key']} decoded with av")
-    from_frames = load_reference(frames_thwc.float() / 255.0, case["image_size"], case["transform_name"])
+    from_frames = load_reference(
+        frames_thwc.float() / 255.0, case["image_size"], case["transform_name"]
+    )
     assert_close(from_frames, expected, what=f"{case['key']} from IMAGE frames")
 
 
@@ -161,5 +169,7 @@ def test_noise_strength_reaches_the_encoder():
     vae = StandInVAE()
     clean = encode_references(vae, [[torch.zeros(3, 1, 16, 24)]])[0][0]
     generator = torch.Generator().manual_seed(0)
-    noisy = encode_references(vae, [[torch.zeros(3, 1, 16, 24)]], noise_strength=0.5, generator=generator)
+    noisy = encode_references(
+        vae, [[torch.zeros(3, 1, 16, 24)]], noise_strength=0.5, generator=generator
+    )
     assert not torch.equal(noisy[0][0], clean)

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-
 from fixture_sections import section_entry, section_params
-from golden import assert_close, read_json, read_tensors
+
+from golden import assert_close, read_tensors
 from sora_core.conditioning import (
     ConditionFrames,
     LongVideoSettings,
@@ -129,10 +129,14 @@ def test_version_1_1_appends_five_numbers():
 
 def test_records_print_as_the_documentation_writes_them():
     assert format_mask_strategy([ConditionFrames()]) == "0"
-    assert format_mask_strategy([ConditionFrames(), ConditionFrames(0, 1, 0, -1, 1)]) == "0;0,1,0,-1,1"
+    assert (
+        format_mask_strategy([ConditionFrames(), ConditionFrames(0, 1, 0, -1, 1)]) == "0;0,1,0,-1,1"
+    )
     assert format_mask_strategy([ConditionFrames(length=32, edit_ratio=0.4)]) == "0,0,0,0,32,0.4"
     assert format_mask_strategy([ConditionFrames(length=5, edit_ratio=1)]) == "0,0,0,0,5,1"
-    assert format_mask_strategy([ConditionFrames(1, 0, -5, 0, 5)], compact=False) == "1,0,-5,0,5,0.0"
+    assert (
+        format_mask_strategy([ConditionFrames(1, 0, -5, 0, 5)], compact=False) == "1,0,-5,0,5,0.0"
+    )
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from fixture_sections import section_entry, section_params
+
 from golden import read_json
 from sora_core.aspect_tables import ASPECT_RATIO_MAP, ASPECT_RATIOS, NUM_FRAMES_MAP
 from sora_core.errors import ConfigError, VideoShapeError
@@ -51,7 +51,9 @@ def test_image_size_matches_reference(index):
     if case["status"] == "error":
         with pytest.raises(ConfigError) as error:
             get_image_size(case["resolution"], case["aspect_ratio"])
-        assert repr(case["aspect_ratio"]) in str(error.value) or repr(case["resolution"]) in str(error.value)
+        assert repr(case["aspect_ratio"]) in str(error.value) or repr(case["resolution"]) in str(
+            error.value
+        )
         return
     assert list(get_image_size(case["resolution"], case["aspect_ratio"])) == case["output"]
 
@@ -73,7 +75,10 @@ def test_closest_ratio_matches_reference(index):
     case = section_entry(GEOMETRY, "get_closest_ratio", index)
     table = ASPECT_RATIOS[case["resolution"]][1]
     assert get_closest_ratio(case["height"], case["width"], list(table)) == case["output"]
-    assert closest_image_size(case["height"], case["width"], case["resolution"]) == table[case["output"]]
+    assert (
+        closest_image_size(case["height"], case["width"], case["resolution"])
+        == table[case["output"]]
+    )
 
 
 @pytest.mark.parity
@@ -105,7 +110,9 @@ def test_dframe_to_frame_matches_reference(index):
 
 
 @pytest.mark.parity
-@pytest.mark.parametrize("index", section_params("prompts", "prepare_multi_resolution_info", "info_type"))
+@pytest.mark.parametrize(
+    "index", section_params("prompts", "prepare_multi_resolution_info", "info_type")
+)
 def test_multi_resolution_info_matches_reference(index):
     case = section_entry("prompts", "prepare_multi_resolution_info", index)
     info = prepare_multi_resolution_info(
@@ -159,7 +166,9 @@ def test_max_hxw_takes_the_smallest_sides_and_caps_the_area():
 
 
 def test_max_hxw_out_of_range_is_named():
-    with pytest.raises(ConfigError, match=r"max_hxw 50000 must be an integer in \[102400, 236544\]"):
+    with pytest.raises(
+        ConfigError, match=r"max_hxw 50000 must be an integer in \[102400, 236544\]"
+    ):
         max_hxw_size([(480, 480)], max_hxw=50000)
     with pytest.raises(VideoShapeError, match="stride"):
         max_hxw_size([(16, 640)])

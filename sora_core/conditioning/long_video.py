@@ -53,7 +53,9 @@ class LongVideoSettings:
         if not isinstance(length, int) or length < 1:
             raise ConfigError(f"condition_frame_length = {length!r} must be an integer >= 1")
         if not 0.0 <= self.condition_frame_edit <= 1.0:
-            raise ConfigError(f"condition_frame_edit = {self.condition_frame_edit!r} must be in [0, 1]")
+            raise ConfigError(
+                f"condition_frame_edit = {self.condition_frame_edit!r} must be in [0, 1]"
+            )
         if self.version == "1.1" and self.condition_frame_edit != 0.0:
             raise ConfigError("condition_frame_edit is an Open-Sora 1.2 option; 1.1 keeps it 0")
 

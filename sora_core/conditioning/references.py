@@ -8,7 +8,7 @@ list several references separated by `;`; the mask strategy's reference index co
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Union
+from typing import Protocol
 
 import av
 import numpy as np
@@ -24,7 +24,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 REFERENCE_SEPARATOR = ";"
 URL_PREFIXES = ("http://", "https://", "ftp://", "ftps://")
 
-ReferenceSource = Union[str, Path, torch.Tensor]
+ReferenceSource = str | Path | torch.Tensor
 
 
 class LatentVideoCodec(Protocol):
@@ -53,7 +53,9 @@ def read_video_frames(path: "str | Path") -> torch.Tensor:
         with av.open(str(path)) as container:
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     except (av.error.FFmpegError, ValueError, IndexError) as error:
-        raise ReferenceMediaError(f"reference video {str(path)!r} cannot be decoded: {error}") from None
+        raise ReferenceMediaError(
+            f"reference video {str(path)!r} cannot be decoded: {error}"
+        ) from None
     if not frames:
         raise ReferenceMediaError(f"reference video {str(path)!r} has no video frames")
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
@@ -65,7 +67,9 @@ def read_image(path: "str | Path") -> Image.Image:
         with Image.open(path) as image:
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError) as error:
-        raise ReferenceMediaError(f"reference image {str(path)!r} cannot be read: {error}") from None
+        raise ReferenceMediaError(
+            f"reference image {str(path)!r} cannot be read: {error}"
+        ) from None
 
 
 def load_reference_file(
@@ -173,6 +177,8 @@ def add_condition_noise(
     if noise_strength == 0.0:
         return pixels
     device = generator.device if generator is not None else torch.device("cpu")
-    sigma = torch.exp(math.log(noise_strength) + 0.01 * torch.randn((), generator=generator, device=device))
+    sigma = torch.exp(
+        math.log(noise_strength) + 0.01 * torch.randn((), generator=generator, device=device)
+    )
     noise = torch.randn(pixels.shape, generator=generator, device=device)
     return pixels + (sigma * noise).to(pixels.device, pixels.dtype)

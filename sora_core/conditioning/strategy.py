@@ -9,7 +9,6 @@ frames; negative starts count from the end. `ConditionFrames` is the typed form 
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from ..errors import MaskStrategyError
 
@@ -40,7 +39,11 @@ class ConditionFrames:
                 f"condition {self}: length = {self.length} must be at least 1 latent frame"
             )
         ratio = self.edit_ratio
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0.0 <= ratio <= 1.0:
+        if (
+            isinstance(ratio, bool)
+            or not isinstance(ratio, (int, float))
+            or not 0.0 <= ratio <= 1.0
+        ):
             raise MaskStrategyError(
                 f"condition {self}: edit_ratio = {ratio!r} must be a number in [0, 1] "
                 "(0 keeps the reference exactly, 1 ignores it)"
@@ -64,7 +67,7 @@ FIELDS = (
     _Field("edit_ratio", "a number in [0, 1]: 0 keeps the reference, 1 ignores it"),
 )
 # What callers may pass wherever a strategy is expected.
-MaskStrategy = Union[str, Sequence[ConditionFrames], None]
+MaskStrategy = str | Sequence[ConditionFrames] | None
 
 
 def parse_group(text: str, strategy: str = "", position: int = 0) -> ConditionFrames:

@@ -57,17 +57,25 @@ def image_to_tensor(image: Image.Image) -> torch.Tensor:
     return normalize(torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255))
 
 
-def transform_image(image: Image.Image, size: "tuple[int, int]", name: str = "resize_crop") -> torch.Tensor:
+def transform_image(
+    image: Image.Image, size: "tuple[int, int]", name: str = "resize_crop"
+) -> torch.Tensor:
     """The reference's image transform: PIL image -> (3, H, W) in [-1, 1]."""
     _check_name(name, size)
-    cropped = resize_crop_image(image, size) if name == "resize_crop" else center_crop_image(image, size[0])
+    cropped = (
+        resize_crop_image(image, size)
+        if name == "resize_crop"
+        else center_crop_image(image, size[0])
+    )
     return image_to_tensor(cropped)
 
 
 def resize_crop_video(frames: torch.Tensor, size: "tuple[int, int]") -> torch.Tensor:
     """(T, C, H, W) float: bilinear-resize to cover `size`, crop the middle (video offsets)."""
     new_height, new_width, wide = _fill_size(frames.shape[-2], frames.shape[-1], size)
-    frames = F.interpolate(frames, size=(new_height, new_width), mode="bilinear", align_corners=False)
+    frames = F.interpolate(
+        frames, size=(new_height, new_width), mode="bilinear", align_corners=False
+    )
     # The reference halves the rounded difference and truncates, unlike the image path.
     top = 0 if wide else int(round(new_height - size[0]) / 2.0)
     left = int(round(new_width - size[1]) / 2.0) if wide else 0
@@ -85,18 +93,26 @@ def center_crop_video(frames: torch.Tensor, size: int) -> torch.Tensor:
     return frames[..., top : top + size, left : left + size]
 
 
-def transform_video(frames: torch.Tensor, size: "tuple[int, int]", name: str = "resize_crop") -> torch.Tensor:
+def transform_video(
+    frames: torch.Tensor, size: "tuple[int, int]", name: str = "resize_crop"
+) -> torch.Tensor:
     """The reference's video transform: (T, C, H, W) uint8 or [0, 1] float -> [-1, 1] float."""
     _check_name(name, size)
     if frames.dtype == torch.uint8:
         frames = frames.float() / 255.0
-    frames = resize_crop_video(frames, size) if name == "resize_crop" else center_crop_video(frames, size[0])
+    frames = (
+        resize_crop_video(frames, size)
+        if name == "resize_crop"
+        else center_crop_video(frames, size[0])
+    )
     return normalize(frames)
 
 
 def _check_name(name: str, size: "tuple[int, int]") -> None:
     if name not in TRANSFORM_NAMES:
-        raise ReferenceMediaError(f"transform {name!r} is not known; choose one of {TRANSFORM_NAMES}")
+        raise ReferenceMediaError(
+            f"transform {name!r} is not known; choose one of {TRANSFORM_NAMES}"
+        )
     if name == "center" and size[0] != size[1]:
         raise VideoShapeError(f"the 'center' transform needs a square size, got {tuple(size)}")
 
