@@ -30,7 +30,7 @@ def resize_crop_image(image: Image.Image, size: "tuple[int, int]") -> Image.Imag
     """Bicubic-resize to cover (height, width), then crop the middle (image offsets)."""
     width, height = image.size
     new_height, new_width, wide = _fill_size(height, width, size)
-    image = image.resize((new_width, new_height), Image.BICUBIC)
+    image = image.resize((new_width, new_height), Image.Resampling.BICUBIC)
     top = 0 if wide else int(round((new_height - size[0]) / 2.0))
     left = int(round((new_width - size[1]) / 2.0)) if wide else 0
     return image.crop((left, top, left + size[1], top + size[0]))
@@ -39,9 +39,9 @@ def resize_crop_image(image: Image.Image, size: "tuple[int, int]") -> Image.Imag
 def center_crop_image(image: Image.Image, size: int) -> Image.Image:
     """ADM's square crop: halve (box) while large, bicubic to the short side, crop the centre."""
     while min(image.size) >= 2 * size:
-        image = image.resize(tuple(side // 2 for side in image.size), resample=Image.BOX)
+        image = image.resize(tuple(side // 2 for side in image.size), resample=Image.Resampling.BOX)
     scale = size / min(image.size)
-    image = image.resize(tuple(round(side * scale) for side in image.size), resample=Image.BICUBIC)
+    image = image.resize(tuple(round(side * scale) for side in image.size), resample=Image.Resampling.BICUBIC)
     top, left = (image.size[1] - size) // 2, (image.size[0] - size) // 2
     return image.crop((left, top, left + size, top + size))
 
