@@ -142,6 +142,21 @@ def chunked_latent_frames(
     return latent + (temporal_latent_frames(remainder) if remainder else 0)
 
 
+def pixel_frame_to_latent(frame: int, micro_frame_size: int = MICRO_FRAME_SIZE) -> int:
+    """The 1.2 latent frame that holds pixel frame `frame` (51 frames: 0 -> 0, 47..50 -> 14).
+
+    Each 17-frame chunk is front-padded by 3 frames, so its first frame has a latent of
+    its own and every later latent covers 4 frames.
+    """
+    if frame < 0:
+        raise VideoShapeError(f"pixel frame {frame} must be >= 0")
+    chunk, within = divmod(frame, micro_frame_size)
+    padding = -micro_frame_size % TEMPORAL_DOWNSAMPLE
+    return (
+        chunk * temporal_latent_frames(micro_frame_size) + (within + padding) // TEMPORAL_DOWNSAMPLE
+    )
+
+
 def latent_size(
     input_size: "Sequence[int | None]",
     vae: str = "VideoAutoencoderPipeline",

@@ -17,7 +17,7 @@ from sora_core.conditioning import (
     split_reference_path,
 )
 from sora_core.conditioning.transforms import temporal_random_crop, transform_video
-from sora_core.errors import ReferenceMediaError, VideoShapeError
+from sora_core.errors import ConfigError, ReferenceMediaError, VideoShapeError
 
 FIXTURE = "reference_loading"
 
@@ -173,3 +173,8 @@ def test_noise_strength_reaches_the_encoder():
         vae, [[torch.zeros(3, 1, 16, 24)]], noise_strength=0.5, generator=generator
     )
     assert not torch.equal(noisy[0][0], clean)
+
+
+def test_unknown_transform_is_named():
+    with pytest.raises(ConfigError, match="'zoom'"):
+        load_reference(str(_png()), (16, 16), "zoom")

@@ -18,6 +18,7 @@ from sora_core.geometry import (
     latent_size,
     max_hxw_size,
     num_pixels,
+    pixel_frame_to_latent,
     prepare_multi_resolution_info,
 )
 from sora_core.naming import save_path_name
@@ -172,3 +173,14 @@ def test_max_hxw_out_of_range_is_named():
         max_hxw_size([(480, 480)], max_hxw=50000)
     with pytest.raises(VideoShapeError, match="stride"):
         max_hxw_size([(16, 640)])
+
+
+def test_pixel_frames_map_to_the_latent_that_encodes_them():
+    # 51 frames = three 17-frame chunks of 5 latents; each chunk's first frame stands alone.
+    latents = [pixel_frame_to_latent(frame) for frame in range(51)]
+    assert latents[:6] == [0, 1, 1, 1, 1, 2]
+    assert latents[16:18] == [4, 5]
+    assert latents[47:] == [14] * 4
+    assert latents[-1] + 1 == latent_size([51, 16, 16])[0]
+    with pytest.raises(VideoShapeError, match="-1"):
+        pixel_frame_to_latent(-1)

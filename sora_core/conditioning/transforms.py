@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..errors import ReferenceMediaError, VideoShapeError
+from ..errors import ConfigError, ReferenceMediaError, VideoShapeError
 
 TRANSFORM_NAMES = ("resize_crop", "center")
 
@@ -41,7 +41,9 @@ def center_crop_image(image: Image.Image, size: int) -> Image.Image:
     while min(image.size) >= 2 * size:
         image = image.resize(tuple(side // 2 for side in image.size), resample=Image.Resampling.BOX)
     scale = size / min(image.size)
-    image = image.resize(tuple(round(side * scale) for side in image.size), resample=Image.Resampling.BICUBIC)
+    image = image.resize(
+        tuple(round(side * scale) for side in image.size), resample=Image.Resampling.BICUBIC
+    )
     top, left = (image.size[1] - size) // 2, (image.size[0] - size) // 2
     return image.crop((left, top, left + size, top + size))
 
@@ -110,9 +112,7 @@ def transform_video(
 
 def _check_name(name: str, size: "tuple[int, int]") -> None:
     if name not in TRANSFORM_NAMES:
-        raise ReferenceMediaError(
-            f"transform {name!r} is not known; choose one of {TRANSFORM_NAMES}"
-        )
+        raise ConfigError(f"transform {name!r} is not known; choose one of {TRANSFORM_NAMES}")
     if name == "center" and size[0] != size[1]:
         raise VideoShapeError(f"the 'center' transform needs a square size, got {tuple(size)}")
 
