@@ -150,7 +150,7 @@ def generate_long_video(
             f"{len(prompts)} prompts need as many reference lists and mask strategies; got "
             f"{len(references)} and {len(mask_strategies)}"
         )
-    settings.total_frames(num_frames)
+    settings.total_frames(num_frames)  # a length that cannot stitch fails before sampling
     references = [list(prompt) for prompt in references]
     strategies = list(mask_strategies)
     clips: list[torch.Tensor] = []
