@@ -83,7 +83,7 @@ def _piece(message: bytes) -> "tuple[str, float, int]":
 def read_sentencepiece_model(path: "str | Path") -> SentencePieceModel:
     """Parse `spiece.model`; a file that is not a SentencePiece model raises CheckpointError."""
     data = Path(path).read_bytes()
-    pieces: "list[tuple[str, float, int]]" = []
+    pieces: list[tuple[str, float, int]] = []
     charsmap = b""
     try:
         for number, wire, value in _fields(data):

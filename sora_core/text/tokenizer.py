@@ -107,15 +107,13 @@ class T5PromptTokenizer:
         if self._normalizer is not None:
             text = self._normalizer.normalize_str(text)
         words = text.replace(WORD_BOUNDARY, " ").split()
-        return [
-            token.id for word in words for token in self._model.tokenize(WORD_BOUNDARY + word)
-        ]
+        return [token.id for word in words for token in self._model.tokenize(WORD_BOUNDARY + word)]
 
     def token_ids(self, text: str) -> "list[int]":
         """All ids of `text` followed by `</s>`, before truncation."""
         if not isinstance(text, str):
             raise PromptError(f"prompt must be a string, got {type(text).__name__}: {text!r}")
-        ids: "list[int]" = []
+        ids: list[int] = []
         for part in self._special_split.split(text):
             if part in self.special_tokens:
                 ids.append(self.special_tokens[part])
