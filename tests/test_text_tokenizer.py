@@ -125,6 +125,7 @@ def test_pads_truncates_and_keeps_eos_last(caplog):
     assert "truncated" in caplog.text and str(len(full)) in caplog.text
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch and transformers
 def test_needs_neither_protobuf_nor_sentencepiece():
     script = (
         "import sys\n"
