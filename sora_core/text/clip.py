@@ -14,8 +14,10 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from ..checkpoints.files import read_folder_config, read_state_dict
 from ..dtypes import resolve_dtype
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from .null import null_captions
+
+TEXT_PREFIX = "text_model."
 
 
 class ClipTextEncoder:
@@ -65,12 +67,25 @@ def _text_config(folder: Path) -> CLIPTextConfig:
     return CLIPTextConfig(**{key: value for key, value in values.items() if key != "model_type"})
 
 
+def _text_weights(state_dict: dict, expected: "set[str]", dtype: torch.dtype) -> dict:
+    # transformers 4.x names the text tower `text_model.*`, 5.x drops the prefix; files
+    # (CLIPModel or CLIPTextModel) may use either, and CLIPModel's vision tower is ignored.
+    weights = {}
+    for key, tensor in state_dict.items():
+        bare = key.removeprefix(TEXT_PREFIX)
+        for name in (bare, TEXT_PREFIX + bare):
+            if name in expected:
+                weights[name] = tensor.to(dtype)
+    return weights
+
+
 def _materialise_position_ids(model: CLIPTextModel) -> None:
     # A non-persistent buffer is not in the file, so it is still on the meta device.
-    embeddings = model.text_model.embeddings
-    if embeddings.position_ids.is_meta:
-        positions = torch.arange(model.config.max_position_embeddings).expand((1, -1))
-        embeddings.register_buffer("position_ids", positions, persistent=False)
+    for name, buffer in list(model.named_buffers()):
+        if buffer.is_meta and name.endswith("position_ids"):
+            owner = model.get_submodule(name.rpartition(".")[0])
+            positions = torch.arange(model.config.max_position_embeddings).expand((1, -1))
+            owner.register_buffer("position_ids", positions, persistent=False)
 
 
 def load_clip_text_encoder(
@@ -81,7 +96,7 @@ def load_clip_text_encoder(
 ) -> ClipTextEncoder:
     """A CLIP text encoder from a local Hugging Face folder (fp32 unless `dtype` says otherwise)."""
     folder = Path(path).expanduser()
-    if not folder.is_dir():
+    if not folder.is_dir() or not (folder / "config.json").is_file():
         raise CheckpointError(
             f"CLIP text encoder {str(folder)!r}: expected a local folder holding config.json, "
             "weights, vocab.json and merges.txt"
@@ -91,14 +106,15 @@ def load_clip_text_encoder(
     except (OSError, ValueError, TypeError) as error:
         raise CheckpointError(f"no CLIP tokenizer in {str(folder)!r}: {error}") from error
     config = _text_config(folder)
+    if model_max_length > config.max_position_embeddings:
+        raise ConfigError(
+            f"model_max_length={model_max_length} exceeds the {config.max_position_embeddings} "
+            f"positions of the CLIP model in {str(folder)!r}"
+        )
     with torch.device("meta"):
         model = CLIPTextModel(config)
     expected = set(model.state_dict())
-    weights = {
-        key: tensor.to(resolve_dtype(dtype))
-        for key, tensor in read_state_dict(folder).items()
-        if key in expected
-    }
+    weights = _text_weights(read_state_dict(folder), expected, resolve_dtype(dtype))
     missing = sorted(key for key in expected - set(weights) if not key.endswith("position_ids"))
     if missing:
         raise CheckpointError(
