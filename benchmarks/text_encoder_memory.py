@@ -35,11 +35,11 @@ def xxl_weight_memory() -> None:
 
     with torch.device("meta"):
         model = T5EncoderModel(T5Config(**T5_V1_1_XXL, is_encoder_decoder=False))
-    linear = sum(
-        m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)
-    )
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     total = sum(p.numel() for p in model.parameters())
-    print(f"T5-v1.1-XXL encoder: {total / 1e9:.3f} B parameters ({linear / 1e9:.3f} B in linear layers)")
+    print(
+        f"T5-v1.1-XXL encoder: {total / 1e9:.3f} B parameters ({linear / 1e9:.3f} B in linear layers)"
+    )
     for name, (weights, compute) in MODES.items():
         size = linear * BYTES[weights] + (total - linear) * BYTES[compute]
         print(f"  {name:28s} {size / 2**30:6.2f} GiB of weights")
@@ -56,8 +56,12 @@ def measure(model: str, tokenizer: "str | None", mode: str, length: int, prompts
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     encoder = load_text_encoder(
-        model, tokenizer=tokenizer, dtype=weights, compute_dtype=compute,
-        model_max_length=length, cache_size=0,
+        model,
+        tokenizer=tokenizer,
+        dtype=weights,
+        compute_dtype=compute,
+        model_max_length=length,
+        cache_size=0,
     )
     load_s = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -76,9 +80,11 @@ def measure(model: str, tokenizer: "str | None", mode: str, length: int, prompts
 
 def main() -> None:
     root = Path(__file__).resolve().parents[1]
-    default_model = Path(
-        os.environ.get("SORA_FIXTURES_DIR", root.parent / "shared" / "fixtures")
-    ) / "text" / "tiny_t5"
+    default_model = (
+        Path(os.environ.get("SORA_FIXTURES_DIR", root.parent / "shared" / "fixtures"))
+        / "text"
+        / "tiny_t5"
+    )
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(default_model), help="T5 folder or single file")
     parser.add_argument("--tokenizer", default=None, help="spiece.model / tokenizer.json / folder")
