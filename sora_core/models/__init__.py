@@ -47,18 +47,17 @@ def build_model(config: dict) -> torch.nn.Module:
         raise ConfigError(
             f"type: missing; expected one of {sorted(FACTORIES) + sorted(MODEL_CLASSES)}"
         )
-    cls, preset = model_class(config.pop("type"))
+    type_name = config.pop("type")
+    cls, preset = model_class(type_name)
     from_pretrained = config.pop("from_pretrained", None)
     grad_checkpoint = bool(config.pop("grad_checkpoint", False))
-    kwargs = {**preset, **config}
     if from_pretrained is not None:
         from ..checkpoints.transformer import load_transformer
 
-        model = load_transformer(
-            from_pretrained, config={"version": cls.opensora_version, **kwargs}
-        )
+        # The file decides the sizes; the type's presets would only contradict it.
+        model = load_transformer(from_pretrained, config={"type": type_name, **config})
     else:
-        model = cls(**kwargs)
+        model = cls(**{**preset, **config})
     return model.enable_gradient_checkpointing(grad_checkpoint)
 
 

@@ -93,7 +93,8 @@ class STDiTBase(nn.Module):
 
     def drop_rates(self) -> list[float]:
         """Stochastic-depth rate per block, rising linearly to `drop_path`."""
-        return torch.linspace(0, self.config["drop_path"], self.depth).tolist()
+        rate, steps = self.config["drop_path"], max(self.depth - 1, 1)
+        return [rate * index / steps for index in range(self.depth)]
 
     def apply_freeze(self, freeze: "str | None") -> None:
         """The 1.0/1.1 `freeze` option: train only temporal attention, or freeze cross-attention."""

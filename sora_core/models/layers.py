@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from ..kernels import attention, check_backend, layer_norm, packed_cross_attention, rms_norm
 
 
@@ -380,8 +381,10 @@ class T2IFinalLayer(nn.Module):
 
 # --- position embeddings --------------------------------------------------------------------
 def _sincos(dim: int, positions: torch.Tensor) -> torch.Tensor:
-    """`[sin | cos]` of float64 positions `[M]` -> `[M, dim]` (MAE's numpy formula)."""
-    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0))
+    """`[sin | cos]` of float64 positions `[M]` -> `[M, dim]` (MAE's numpy formula).
+
+    The tables are built on the CPU even while a model is constructed on the meta device."""
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64, device="cpu") / (dim / 2.0))
     angles = positions[:, None] * omega[None]
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
@@ -390,8 +393,8 @@ def sincos_2d(dim: int, grid_hw: tuple[int, int], scale: float = 1.0) -> torch.T
     """STDiT 1.0 spatial table `[1, H*W, dim]`: first half encodes the column, second the row."""
     rows, cols = grid_hw
     # float32 grid then float64 math, as numpy does in the reference.
-    row_pos = (torch.arange(rows, dtype=torch.float32) / scale).double()
-    col_pos = (torch.arange(cols, dtype=torch.float32) / scale).double()
+    row_pos = (torch.arange(rows, dtype=torch.float32, device="cpu") / scale).double()
+    col_pos = (torch.arange(cols, dtype=torch.float32, device="cpu") / scale).double()
     col_grid = col_pos[None].expand(rows, cols).reshape(-1)
     row_grid = row_pos[:, None].expand(rows, cols).reshape(-1)
     table = torch.cat([_sincos(dim // 2, col_grid), _sincos(dim // 2, row_grid)], dim=1)
@@ -414,7 +417,7 @@ class PositionEmbedding2D(nn.Module):
     def __init__(self, dim: int):
         super().__init__()
         if dim % 4:
-            raise ValueError(
+            raise ConfigError(
                 f"hidden_size: {dim} must be divisible by 4 for 2D position embeddings"
             )
         self.dim = dim

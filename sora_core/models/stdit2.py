@@ -3,6 +3,7 @@ modulations; sizes, aspect ratio, frame count and fps condition the timestep emb
 
 import torch
 
+from ..errors import ConfigError
 from .base import STDiTBase
 from .layers import (
     Attention,
@@ -86,6 +87,10 @@ class STDiT2(STDiTBase):
         super().__init__(**config)
         c = self.config
         hidden = c["hidden_size"]
+        if hidden % 3:
+            raise ConfigError(
+                f"hidden_size: {hidden} must be divisible by 3 for STDiT2 (size embedders)"
+            )
         self.pos_embed = PositionEmbedding2D(hidden)
         self.rope = RotaryEmbedding(hidden // c["num_heads"])
         self.t_block_temp = torch.nn.Sequential(torch.nn.SiLU(), Linear(hidden, 3 * hidden))
