@@ -1,6 +1,6 @@
 """Compute kernels behind small dispatch functions (attention backends, normalisations)."""
 
-from .attention import (
+from .attention_backends import (
     BACKENDS,
     attention,
     check_backend,
