@@ -27,6 +27,24 @@ HF_METADATA_KEYS = frozenset(
 )  # fmt: skip
 
 
+# Constructor arguments all three versions take, with the reference's defaults (XL/2 sizes).
+SHARED_DEFAULTS = {
+    "in_channels": 4,
+    "patch_size": (1, 2, 2),
+    "hidden_size": 1152,
+    "depth": 28,
+    "num_heads": 16,
+    "mlp_ratio": 4.0,
+    "class_dropout_prob": 0.1,
+    "pred_sigma": True,
+    "drop_path": 0.0,
+    "caption_channels": 4096,
+    "enable_flash_attn": False,
+    "enable_layernorm_kernel": False,
+    "enable_sequence_parallelism": False,
+}
+
+
 def resolve_config(defaults: dict, given: dict, model_name: str) -> dict:
     """Constructor arguments: `defaults` updated by `given`; unknown names raise `ConfigError`."""
     given = {key: value for key, value in given.items() if key not in HF_METADATA_KEYS}

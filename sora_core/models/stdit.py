@@ -4,7 +4,7 @@ temporal attention has no norm or modulation of its own and reuses the spatial g
 import torch
 
 from ..errors import VideoShapeError
-from .base import STDiTBase
+from .base import SHARED_DEFAULTS, STDiTBase
 from .layers import (
     Attention,
     BlockContext,
@@ -19,26 +19,14 @@ from .layers import (
 )
 
 STDIT_DEFAULTS = {
+    **SHARED_DEFAULTS,
     "input_size": (1, 32, 32),
-    "in_channels": 4,
-    "patch_size": (1, 2, 2),
-    "hidden_size": 1152,
-    "depth": 28,
-    "num_heads": 16,
-    "mlp_ratio": 4.0,
-    "class_dropout_prob": 0.1,
-    "pred_sigma": True,
-    "drop_path": 0.0,
     "no_temporal_pos_emb": False,
-    "caption_channels": 4096,
     "model_max_length": 120,
     "dtype": torch.float32,
     "space_scale": 1.0,
     "time_scale": 1.0,
     "freeze": None,
-    "enable_flash_attn": False,
-    "enable_layernorm_kernel": False,
-    "enable_sequence_parallelism": False,
 }
 
 

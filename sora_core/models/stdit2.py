@@ -4,7 +4,7 @@ modulations; sizes, aspect ratio, frame count and fps condition the timestep emb
 import torch
 
 from ..errors import ConfigError
-from .base import STDiTBase
+from .base import SHARED_DEFAULTS, STDiTBase
 from .layers import (
     Attention,
     BlockContext,
@@ -21,26 +21,14 @@ from .layers import (
 )
 
 STDIT2_DEFAULTS = {
+    **SHARED_DEFAULTS,
     "input_size": (None, None, None),
     "input_sq_size": 32,
-    "in_channels": 4,
-    "patch_size": (1, 2, 2),
-    "hidden_size": 1152,
-    "depth": 28,
-    "num_heads": 16,
-    "mlp_ratio": 4.0,
-    "class_dropout_prob": 0.1,
-    "pred_sigma": True,
-    "drop_path": 0.0,
     "no_temporal_pos_emb": False,
-    "caption_channels": 4096,
     "model_max_length": 120,
     "freeze": None,
     "qk_norm": False,
     "qk_norm_legacy": False,
-    "enable_flash_attn": False,
-    "enable_layernorm_kernel": False,
-    "enable_sequence_parallelism": False,
 }
 
 
@@ -109,7 +97,6 @@ class STDiT2(STDiTBase):
             for rate in self.drop_rates()
         )
         self.apply_freeze(c["freeze"])
-        self.rope.freqs.requires_grad_(False)
 
     def forward(
         self,

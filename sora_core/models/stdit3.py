@@ -3,7 +3,7 @@ with its own cross-attention and MLP; fps joins the timestep embedding; RoPE ove
 
 import torch
 
-from .base import STDiTBase
+from .base import SHARED_DEFAULTS, STDiTBase
 from .layers import (
     BlockContext,
     DiTBlock,
@@ -16,23 +16,11 @@ from .layers import (
 )
 
 STDIT3_DEFAULTS = {
+    **SHARED_DEFAULTS,
     "input_size": (None, None, None),
     "input_sq_size": 512,
-    "in_channels": 4,
-    "patch_size": (1, 2, 2),
-    "hidden_size": 1152,
-    "depth": 28,
-    "num_heads": 16,
-    "mlp_ratio": 4.0,
-    "class_dropout_prob": 0.1,
-    "pred_sigma": True,
-    "drop_path": 0.0,
-    "caption_channels": 4096,
     "model_max_length": 300,
     "qk_norm": True,
-    "enable_flash_attn": False,
-    "enable_layernorm_kernel": False,
-    "enable_sequence_parallelism": False,
     "only_train_temporal": False,
     "freeze_y_embedder": False,
     "skip_y_embedder": False,
@@ -89,7 +77,6 @@ class STDiT3(STDiTBase):
             self.temporal_blocks.requires_grad_(True)
         if self.config["freeze_y_embedder"]:
             self.y_embedder.requires_grad_(False)
-        self.rope.freqs.requires_grad_(False)
 
     def forward(
         self,
