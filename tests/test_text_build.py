@@ -105,3 +105,23 @@ def test_cleaning_can_be_switched_off():
         ["  A <b>Cat</b>  "], release="1.2", aesthetic_score=6.5, clean=False
     )
     assert prepared.texts == ["a <b>cat</b>   aesthetic score: 6.5."]
+
+
+def test_null_comes_from_the_transformer_built_beside_it():
+    from sora_core.models import STDiT3
+
+    transformer = STDiT3(depth=1, hidden_size=48, num_heads=2, caption_channels=32)
+    encoder = build_text_encoder(
+        {"type": "t5", "from_pretrained": str(tiny_t5_dir()), "model_max_length": 300}
+    )
+    expected = transformer.y_embedder.y_embedding[None].repeat(2, 1, 1)[:, None]
+    assert torch.equal(encoder.null(2, transformer), expected)
+    encoder.y_embedder = transformer.y_embedder  # as the reference scripts do
+    assert torch.equal(encoder.null(2), expected)
+    short = build_text_encoder(
+        {"type": "t5", "from_pretrained": str(tiny_t5_dir()), "model_max_length": 120}
+    )
+    with pytest.raises(ConfigError, match="different Open-Sora versions"):
+        short.null(2, transformer)
+    with pytest.raises(ConfigError, match="y_embedding"):
+        short.null(2)
