@@ -1,0 +1,64 @@
+"""Open-Sora's diffusion transformers: STDiT (1.0), STDiT2 (1.1), STDiT3 (1.2).
+
+`build_model` takes Open-Sora's own model config dicts, e.g.
+`{"type": "STDiT3-XL/2", "qk_norm": True, "from_pretrained": "..."}`, or a bare class name
+(`"STDiT"`, `"STDiT2"`, `"STDiT3"`) with the reference's constructor arguments.
+"""
+
+import torch
+
+from ..errors import ConfigError
+from .stdit import STDiT
+from .stdit2 import STDiT2
+from .stdit3 import STDiT3
+
+MODEL_CLASSES = {"STDiT": STDiT, "STDiT2": STDiT2, "STDiT3": STDiT3}
+VERSION_CLASSES = {cls.opensora_version: cls for cls in MODEL_CLASSES.values()}
+
+# The reference's registry factories: a class plus fixed sizes.
+_XL_2 = {"depth": 28, "hidden_size": 1152, "patch_size": (1, 2, 2), "num_heads": 16}
+FACTORIES = {
+    "STDiT-XL/2": (STDiT, _XL_2),
+    "STDiT2-XL/2": (STDiT2, _XL_2),
+    "STDiT3-XL/2": (STDiT3, _XL_2),
+    "STDiT3-3B/2": (STDiT3, {**_XL_2, "hidden_size": 1872, "num_heads": 26}),
+}
+
+
+def model_class(name: str):
+    """The class and preset sizes for an Open-Sora model `type` name."""
+    if name in FACTORIES:
+        return FACTORIES[name]
+    if name in MODEL_CLASSES:
+        return MODEL_CLASSES[name], {}
+    raise ConfigError(
+        f"type: unknown model {name!r}; expected one of {sorted(FACTORIES) + sorted(MODEL_CLASSES)}"
+    )
+
+
+def build_model(config: dict) -> torch.nn.Module:
+    """Build (and with `from_pretrained`, load) a transformer from an Open-Sora config dict.
+
+    Extra keys beside the constructor arguments: `type` (required), `from_pretrained` (a
+    checkpoint path, loaded by `sora_core.checkpoints.load_transformer`) and `grad_checkpoint`.
+    """
+    config = dict(config)
+    if "type" not in config:
+        raise ConfigError(
+            f"type: missing; expected one of {sorted(FACTORIES) + sorted(MODEL_CLASSES)}"
+        )
+    type_name = config.pop("type")
+    cls, preset = model_class(type_name)
+    from_pretrained = config.pop("from_pretrained", None)
+    grad_checkpoint = bool(config.pop("grad_checkpoint", False))
+    if from_pretrained is not None:
+        from ..checkpoints.transformer import load_transformer
+
+        # The file decides the sizes; the type's presets would only contradict it.
+        model = load_transformer(from_pretrained, config={"type": type_name, **config})
+    else:
+        model = cls(**{**preset, **config})
+    return model.enable_gradient_checkpointing(grad_checkpoint)
+
+
+__all__ = ["FACTORIES", "MODEL_CLASSES", "STDiT", "STDiT2", "STDiT3", "build_model"]

@@ -1,0 +1,121 @@
+"""Open-Sora's caption cleaning (`text_preprocessing`), the PixArt / DeepFloyd IF cleaner.
+
+Every Open-Sora release cleans prompts this way before T5 (1.0 inside the encoder, 1.1 and
+1.2 in the inference scripts), and training captions were cleaned the same way, so the
+model expects it. The result depends on ftfy, beautifulsoup4 and the interpreter's Unicode
+tables; the steps and their order are the reference's, pass by pass.
+"""
+
+import html
+import re
+import urllib.parse
+
+import ftfy
+from bs4 import BeautifulSoup
+
+_TLD = r"[a-zA-Z0-9.\-]+[.](?:com|co|ru|net|org|edu|gov|it)[\w/-]*\b\/?(?!@)"
+_URLS = (
+    re.compile(r"\b((?:https?:(?:\/{1,3}|[a-zA-Z0-9%])|" + _TLD + r"))"),
+    re.compile(r"\b((?:www:(?:\/{1,3}|[a-zA-Z0-9%])|" + _TLD + r"))"),
+)
+# Every dash variant (the hyphen-minus escaped, \u2010-\u2015 a range).
+_DASHES = (
+    r"[\-\u058a\u05be\u1400\u1806\u2010-\u2015\u2e17\u2e1a\u2e3a\u2e3b\u2e40"
+    r"\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d]+"
+)
+_FILE_EXTENSIONS = "png|jpg|jpeg|bmp|webp|eps|pdf|apk|mp4"
+
+# (pattern, replacement) applied in order between the HTML pass and ftfy.
+_BEFORE_FIX_TEXT = [
+    (r"@[\w\d]+\b", ""),  # @nickname
+    # CJK strokes, katakana extensions, enclosed letters, compatibility, ideographs
+    # (kana, hangul and Cyrillic stay).
+    (r"[\u31c0-\u31ef]+", ""),
+    (r"[\u31f0-\u31ff]+", ""),
+    (r"[\u3200-\u32ff]+", ""),
+    (r"[\u3300-\u33ff]+", ""),
+    (r"[\u3400-\u4dbf]+", ""),
+    (r"[\u4dc0-\u4dff]+", ""),
+    (r"[\u4e00-\u9fff]+", ""),
+    (_DASHES, "-"),
+    (r"[`´«»“”¨]", '"'),
+    (r"[‘’]", "'"),
+    (r"&quot;?", ""),
+    (r"&amp", ""),
+    (r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", " "),  # IP addresses
+    (r"\d:\d\d\s+$", ""),  # trailing article ids
+    (r"\\n", " "),  # a literal backslash-n
+    (r"#\d{1,3}\b", ""),
+    (r"#\d{5,}\b", ""),
+    (r"\b\d{6,}\b", ""),
+    (r"[\S]+\.(?:" + _FILE_EXTENSIONS + ")", ""),  # file names
+    (r"[\"']{2,}", '"'),
+    (r"[\.]{2,}", " "),
+    (r"[#®•©™&@·º½¾¿¡§~)(\]\[}{|\\/*]+", " "),
+    (r"\s+\.\s+", " "),
+]
+
+# Applied in order after ftfy; the last four strip quotes and punctuation at the ends.
+_AFTER_FIX_TEXT = [
+    (r"\b[a-zA-Z]{1,3}\d{3,15}\b", ""),  # jc6640
+    (r"\b[a-zA-Z]+\d+[a-zA-Z]+\b", ""),  # jc6640vc
+    (r"\b\d+[a-zA-Z]+\d+\b", ""),  # 6640vc231
+    (r"(worldwide\s+)?(free\s+)?shipping", ""),
+    (r"(free\s)?download(\sfree)?", ""),
+    (r"\bclick\b\s(?:for|on)\s\w+", ""),
+    (r"\b(?:" + _FILE_EXTENSIONS + r")(\simage[s]?)?", ""),
+    (r"\bpage\s+\d+\b", ""),
+    (r"\b\d*[a-zA-Z]+\d+[a-zA-Z]+\d+[a-zA-Z\d]*\b", " "),  # j2d1a2a
+    (r"\b\d+\.?\d*[xх×]\d+\.?\d*\b", ""),  # sizes such as 1920x1080
+    (r"\b\s+\:\s+", ": "),
+    (r"(\D[,\./])\b", r"\1 "),
+    (r"\s+", " "),
+    (r"^[\"']([\w\W]+)[\"']$", r"\1"),
+    (r"^['\_,\-\:;]", ""),
+    (r"['\_,\-\:\-\+]$", ""),
+    (r"^\.\S+$", ""),
+]
+
+
+def _compiled(steps: "list[tuple[str, str]]") -> "list[tuple[re.Pattern, str]]":
+    return [(re.compile(pattern), replacement) for pattern, replacement in steps]
+
+
+_BEFORE = _compiled(_BEFORE_FIX_TEXT)
+_AFTER = _compiled(_AFTER_FIX_TEXT)
+_DASH_OR_UNDERSCORE = re.compile(r"(?:\-|\_)")
+
+
+def _substitute(text: str, steps: "list[tuple[re.Pattern, str]]") -> str:
+    for pattern, replacement in steps:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def basic_clean(text: str) -> str:
+    """Repair mojibake (ftfy), undo HTML escaping twice, strip."""
+    text = ftfy.fix_text(text)
+    return html.unescape(html.unescape(text)).strip()
+
+
+def clean_caption(caption: str) -> str:
+    """One pass of the reference cleaner: lower-case, drop URLs, HTML, ids, junk, punctuation."""
+    caption = urllib.parse.unquote_plus(str(caption)).strip().lower()
+    caption = caption.replace("<person>", "person")
+    for url in _URLS:
+        caption = url.sub("", caption)
+    caption = BeautifulSoup(caption, features="html.parser").text
+    caption = _substitute(caption, _BEFORE)
+    # this-is-my-cute-cat / this_is_my_cute_cat: word separators, not hyphens.
+    if len(_DASH_OR_UNDERSCORE.findall(caption)) > 3:
+        caption = _DASH_OR_UNDERSCORE.sub(" ", caption)
+    caption = basic_clean(caption)
+    return _substitute(caption, _AFTER).strip()
+
+
+def text_preprocessing(text: str, use_text_preprocessing: bool = True) -> str:
+    """The reference's prompt cleaning: `clean_caption` twice (else lower-case and strip)."""
+    if not use_text_preprocessing:
+        return text.lower().strip()
+    # Twice, as in training: the first pass can expose patterns the second removes.
+    return clean_caption(clean_caption(text))
