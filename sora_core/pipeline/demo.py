@@ -18,7 +18,7 @@ from .generate import GenerationModels
 from .placement import Placement
 
 CAPTION_CHANNELS = 32
-CAPTION_TOKENS = 64
+CAPTION_TOKENS = 300
 DEMO_PROMPT = "A red fox trots through fresh snow in a quiet pine forest at dawn."
 RANDOM_WEIGHTS_NOTICE = (
     "DEMO MODE: the transformer, VAE and text encoder are tiny and RANDOMLY INITIALISED. "
@@ -31,7 +31,6 @@ DEMO_CONFIG: dict = {
     "num_frames": 51,
     "fps": 24,
     "frame_interval": 1,
-    "save_fps": 24,
     "save_dir": "./samples",
     "seed": 42,
     "batch_size": 1,
