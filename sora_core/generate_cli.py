@@ -16,7 +16,7 @@ from .generate_config import merge_flags, resolve_generate_config
 from .generate_plan import GenerationPlan, plan_generation
 from .geometry import latent_size
 from .pipeline import generate_batch, peak_memory, reset_peak_memory
-from .pipeline.demo import DEMO_CONFIG, RANDOM_WEIGHTS_NOTICE, demo_models
+from .pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
 from .pipeline.loading import load_generation_models
 from .samplers import GeneratorNoise
 from .video_io import save_sample
@@ -36,7 +36,10 @@ def _demo_config(config: dict, flags) -> dict:
     if flags.config:
         base.update({key: value for key, value in config.items() if key not in MODEL_SECTIONS})
         base["scheduler"] = {**DEMO_CONFIG["scheduler"], **config.get("scheduler", {})}
-    return merge_flags(base, flags)
+    merged = merge_flags(base, flags)
+    if merged.get("prompt") is None and merged.get("prompt_path") is None:
+        merged["prompt"] = [DEMO_PROMPT]
+    return merged
 
 
 def _existing(stems: "list[str]") -> bool:
@@ -99,7 +102,7 @@ def generate(argv: "list[str] | None" = None) -> int:
         models = load_generation_models(plan.models, plan.placement, size)
     written = run_plan(plan, models, progress=plan.verbose >= 1)
     elapsed = time.perf_counter() - started
-    height, width = plan.clip.image_size
+    height, width = plan.output_size
     folder = written[0].parent if written else "nothing new"
     print(
         f"{PROGRAM}: {len(written)} sample(s) of {plan.total_frames} frames at {height}x{width}, "

@@ -27,7 +27,8 @@ RANDOM_WEIGHTS_NOTICE = (
 )
 
 DEMO_CONFIG: dict = {
-    "image_size": (144, 256),
+    "resolution": "144p",
+    "aspect_ratio": "9:16",
     "num_frames": 51,
     "fps": 24,
     "frame_interval": 1,
@@ -39,7 +40,6 @@ DEMO_CONFIG: dict = {
     "device": "cpu",
     "condition_frame_length": 5,
     "align": 5,
-    "prompt": [DEMO_PROMPT],
     "model": {
         "type": "STDiT3",
         "depth": 2,
