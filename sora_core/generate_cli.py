@@ -102,7 +102,7 @@ def generate(argv: "list[str] | None" = None) -> int:
         models = load_generation_models(plan.models, plan.placement, size)
     written = run_plan(plan, models, progress=plan.verbose >= 1)
     elapsed = time.perf_counter() - started
-    height, width = plan.output_size
+    height, width = plan.clip.decoded_size
     folder = written[0].parent if written else "nothing new"
     print(
         f"{PROGRAM}: {len(written)} sample(s) of {plan.total_frames} frames at {height}x{width}, "

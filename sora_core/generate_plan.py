@@ -25,9 +25,7 @@ from .prompts import extract_prompt_json
 from .samplers import build_scheduler
 from .text import prepare_prompts
 
-# The VAEs downsample height and width by 8: a video decodes to multiples of 8 (240x426
-# comes out 240x424, as in the reference), and only such sizes can be encoded.
-SPATIAL_MULTIPLE = 8
+SPATIAL_MULTIPLE = 8  # the VAEs' downsampling: smaller sides cannot be generated
 # Open-Sora 1.2's timestep transform counts `num_frames // 17 * 5` latent frames: 2 to 16
 # frames give 0, which sends every sampling timestep to 0 (pure noise comes out).
 SHORTEST_VIDEO_V12 = 17
@@ -65,15 +63,6 @@ class GenerationPlan:
     def total_frames(self) -> int:
         """Frames of each saved video (all loops stitched)."""
         return self.clip.long_video.total_frames(self.clip.num_frames)
-
-    @property
-    def output_size(self) -> "tuple[int, int]":
-        """Height and width of the decoded video (the VAE's multiples of 8)."""
-        height, width = self.clip.image_size
-        return (
-            height // SPATIAL_MULTIPLE * SPATIAL_MULTIPLE,
-            width // SPATIAL_MULTIPLE * SPATIAL_MULTIPLE,
-        )
 
     @property
     def num_videos(self) -> int:
@@ -174,15 +163,8 @@ def _check_conditioning(
     vae_type: str,
 ) -> None:
     """Open every reference and place every group against the real latent lengths."""
-    if reference_path and any(side % SPATIAL_MULTIPLE for side in clip.image_size):
-        fit = [side // SPATIAL_MULTIPLE * SPATIAL_MULTIPLE for side in clip.image_size]
-        raise VideoShapeError(
-            f"prompt {prompt_index}: references are encoded at image_size = "
-            f"{tuple(clip.image_size)}, and the VAE encodes only heights and widths divisible "
-            f"by {SPATIAL_MULTIPLE}; {fit[0]} {fit[1]} would work"
-        )
     try:
-        references = load_references(reference_path, clip.image_size, clip.transform_name)
+        references = load_references(reference_path, clip.decoded_size, clip.transform_name)
         parse_mask_strategy(strategy)
         frames = latent_size([clip.num_frames, *clip.image_size], vae_type)[0]
         lengths = [latent_size(list(r.shape[1:]), vae_type)[0] for r in references]

@@ -86,6 +86,13 @@ def test_sizes_off_the_vae_grid_decode_to_multiples_of_8_as_in_the_reference(tmp
     assert probe(tmp_path / "out" / "sample_0000.mp4") == (17, 32, 48, 24.0)
 
 
+def test_references_at_sizes_off_the_vae_grid_are_loaded_at_the_decoded_size(tmp_path):
+    flags = ["--prompt", "a fox", "--num-frames", "17", "--image-size", "36", "52"]
+    reference = image(tmp_path / "first.png")
+    assert run(tmp_path, *flags, "--reference-path", reference, "--mask-strategy", "0") == 0
+    assert probe(tmp_path / "out" / "sample_0000.mp4") == (17, 32, 48, 24.0)
+
+
 def test_named_resolution_and_aspect_ratio(tmp_path, capsys):
     flags = ["--demo", "--prompt", "a fox", "--num-frames", "1", "--num-sampling-steps", "1"]
     assert generate_main([*flags, "--save-dir", str(tmp_path), "--resolution", "144p"]) == 0
@@ -184,7 +191,6 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
     ("flags", "message"),
     [
         (["--num-frames", "8"], "use 1 (an image) or 17 or more"),
-        (["--image-size", "30", "48", "--reference-path", "a.png"], "24 48 would work"),
         (["--reference-path", "missing.png"], "does not exist"),
         (["--mask-strategy", "0,x"], "is not an integer"),
         (["--reference-path", "", "", "--prompt", "one"], "2 entries for 1 prompts"),

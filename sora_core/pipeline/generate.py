@@ -26,6 +26,7 @@ from .placement import Placement, working
 from .sampling import MULTI_RESOLUTION, draw_latent, sample_latent, size_conditioning
 from .text import PromptEncoding, encode_prompts
 
+SPATIAL_FACTOR = 8  # every Open-Sora VAE downsamples height and width by 8
 # (loop index, step) after every sampler step: progress bars, previews, interruption.
 LoopStepCallback = Callable[[int, SamplerStep], None]
 
@@ -57,6 +58,17 @@ class ClipSettings:
     long_video: LongVideoSettings = field(default_factory=LongVideoSettings)
     guidance_scale: "float | None" = None
     transform_name: str = "resize_crop"
+
+    @property
+    def decoded_size(self) -> "tuple[int, int]":
+        """Height and width the VAE decodes to: `image_size` rounded down to multiples of 8.
+
+        Open-Sora's sizes such as 240x426 decode to 240x424; references are loaded at this
+        size so that their latents line up with the generated ones (the reference's
+        encode of a 426-wide image gives one latent column too many).
+        """
+        height, width = self.image_size
+        return height // SPATIAL_FACTOR * SPATIAL_FACTOR, width // SPATIAL_FACTOR * SPATIAL_FACTOR
 
 
 @dataclass
@@ -139,7 +151,7 @@ def generate_batch(
     ]
     if reference_latents is None:
         reference_latents = encode_reference_sources(
-            codec, encoding.prompts.reference_paths, settings.image_size, settings.transform_name
+            codec, encoding.prompts.reference_paths, settings.decoded_size, settings.transform_name
         )
     batch = encoding.batch_size
     latent_size = codec.get_latent_size([settings.num_frames, *settings.image_size])
