@@ -5,6 +5,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from config_samples import SAMPLE_V12
 from PIL import Image
 
 from sora_core.cli import generate_main
@@ -133,50 +134,15 @@ def test_batches_with_prompt_file_and_index_range(tmp_path):
     assert names == ["sample_0001.png", "sample_0002.png", "sample_0003.png"]
 
 
-REFERENCE_LAYOUT_CONFIG = """\
-resolution = "240p"
-aspect_ratio = "9:16"
+# Later assignments win, as in Python: a short clip of the sample config, with a prompt.
+REFERENCE_LAYOUT_CONFIG = (
+    SAMPLE_V12
+    + """
 num_frames = 17
-fps = 24
-frame_interval = 1
 save_fps = 8
-save_dir = "./samples/samples/"
-seed = 42
-batch_size = 1
-multi_resolution = "STDiT2"
-dtype = "bf16"
-condition_frame_length = 5
-align = 5
-
-model = dict(
-    type="STDiT3-XL/2",
-    from_pretrained="hpcai-tech/OpenSora-STDiT-v3",
-    qk_norm=True,
-    enable_flash_attn=True,
-    enable_layernorm_kernel=True,
-)
-vae = dict(
-    type="OpenSoraVAE_V1_2",
-    from_pretrained="hpcai-tech/OpenSora-VAE-v1.2",
-    micro_frame_size=17,
-    micro_batch_size=4,
-)
-text_encoder = dict(
-    type="t5",
-    from_pretrained="DeepFloyd/t5-v1_1-xxl",
-    model_max_length=300,
-)
-scheduler = dict(
-    type="rflow",
-    use_timestep_transform=True,
-    num_sampling_steps=30,
-    cfg_scale=7.0,
-)
-
-aes = 6.5
-flow = None
 prompt = ["a fox in the snow"]
 """
+)
 
 
 def test_reference_layout_config_file_runs_with_demo_models(tmp_path):

@@ -1,6 +1,7 @@
 """Building a run's models from Open-Sora config dicts: local paths, the Hugging Face cache
 (never a download), and checkpoints that do not belong together."""
 
+import copy
 import json
 
 import av
@@ -10,6 +11,7 @@ from pipeline_helpers import reference_vae_config
 from golden import fixtures_dir, read_json
 from sora_core.cli import generate_main
 from sora_core.errors import CheckpointError
+from sora_core.generate_config import DEFAULT_CONFIG
 from sora_core.pipeline import Placement
 from sora_core.pipeline.loading import load_generation_models, resolve_checkpoint
 
@@ -36,36 +38,13 @@ def hub_cache(tmp_path, monkeypatch):
 
 def release_config() -> dict:
     """Open-Sora 1.2's sample config naming the models by repo id (tiny VAE widths added)."""
+    config = copy.deepcopy(DEFAULT_CONFIG)
     vae = reference_vae_config(read_json("checkpoints/vae_v12.json"))
-    return {
-        "image_size": [32, 32],
-        "num_frames": 17,
-        "fps": 24,
-        "seed": 3,
-        "dtype": "fp32",
-        "multi_resolution": "STDiT2",
-        "align": 5,
-        "prompt": ["a red fox in the snow"],
-        "model": {
-            "type": "STDiT3-XL/2",
-            "from_pretrained": "hpcai-tech/OpenSora-STDiT-v3",
-            "qk_norm": True,
-            "enable_flash_attn": True,
-            "enable_layernorm_kernel": True,
-        },
-        "vae": {**vae, "from_pretrained": "hpcai-tech/OpenSora-VAE-v1.2"},
-        "text_encoder": {
-            "type": "t5",
-            "from_pretrained": "DeepFloyd/t5-v1_1-xxl",
-            "model_max_length": 300,
-        },
-        "scheduler": {
-            "type": "rflow",
-            "use_timestep_transform": True,
-            "num_sampling_steps": 2,
-            "cfg_scale": 7.0,
-        },
-    }
+    config.update(image_size=(32, 32), num_frames=17, seed=3, dtype="fp32", prompt=["a fox"])
+    config["vae"] = {**vae, "from_pretrained": config["vae"]["from_pretrained"]}
+    config["model"].update(enable_flash_attn=True, enable_layernorm_kernel=True)
+    config["scheduler"]["num_sampling_steps"] = 2
+    return config
 
 
 def test_release_repo_ids_resolve_from_the_local_hub_cache(hub_cache):
