@@ -198,16 +198,35 @@ def _save_stems(config: dict, names: "list[str]", first_index: int, num_sample: 
     return stems
 
 
+# Keys a `model` dict may hold besides the constructor arguments (see `models.build_model`).
+MODEL_EXTRA_KEYS = {"type", "from_pretrained", "grad_checkpoint"}
+
+
+def _check_model_sections(config: dict) -> str:
+    """The release the `model` dict names; unknown model and VAE keys are errors here."""
+    for section in ("model", "vae", "text_encoder", "scheduler"):
+        if not isinstance(config.get(section), dict) or "type" not in config[section]:
+            raise ConfigError(f"{section}: the config needs a {section} = dict(type=...) entry")
+    cls, _ = model_class(config["model"]["type"])
+    unknown = sorted(set(config["model"]) - set(cls.DEFAULTS) - MODEL_EXTRA_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"model ({config['model']['type']}): unknown key(s) {unknown}; accepted: "
+            f"{sorted(set(cls.DEFAULTS) | MODEL_EXTRA_KEYS)}"
+        )
+    from .vae.config import parse_vae_config
+
+    parse_vae_config(config["vae"])
+    build_scheduler(config["scheduler"], opensora_version=cls.opensora_version)
+    return cls.opensora_version
+
+
 def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
     """Check a merged inference config and lay out the run; no model is loaded.
 
     `demo`: the models are built at random (no checkpoint paths to resolve).
     """
-    for section in ("model", "vae", "text_encoder", "scheduler"):
-        if not isinstance(config.get(section), dict) or "type" not in config[section]:
-            raise ConfigError(f"{section}: the config needs a {section} = dict(type=...) entry")
-    release = model_class(config["model"]["type"])[0].opensora_version
-    build_scheduler(config["scheduler"], opensora_version=release)  # checks type and keys
+    release = _check_model_sections(config)
     vae_type = config["vae"]["type"]
     image_size = _image_size(config)
     num_frames = _num_frames(config, release)

@@ -185,6 +185,17 @@ def test_a_checkpoint_not_on_disk_or_in_the_hub_cache_says_where_to_put_it(
     assert "'hpcai-tech/OpenSora-STDiT-v3'" in error and "nothing is downloaded" in error
 
 
+@pytest.mark.parametrize(
+    ("section", "key"), [("model", "qk_nrom"), ("vae", "micro_frames"), ("scheduler", "steps")]
+)
+def test_unknown_model_section_key_is_named_before_loading(tmp_path, capsys, section, key):
+    config = tmp_path / "sample.py"
+    config.write_text(REFERENCE_LAYOUT_CONFIG + f"{section} = dict({section}, {key}=1)\n")
+    assert generate_main([str(config)]) == 2
+    error = capsys.readouterr().err
+    assert key in error and "Traceback" not in error
+
+
 def test_unknown_config_key_is_named(tmp_path, capsys):
     config = tmp_path / "sample.py"
     config.write_text(REFERENCE_LAYOUT_CONFIG + "num_frame = 51\n")
