@@ -43,6 +43,12 @@ KNOWN_AUTOENCODERS = {
 def autoencoder_from_config(config: dict) -> AutoencoderKL:
     """A randomly initialised diffusers `AutoencoderKL` from its config dict (no download)."""
     arguments = {key: value for key, value in config.items() if not key.startswith("_")}
+    groups = arguments.get("norm_num_groups", 32)
+    widths = list(arguments.get("block_out_channels", [64]))
+    if any(width % groups for width in widths):
+        raise ConfigError(
+            f"norm_num_groups: {groups} does not divide block_out_channels {widths}"
+        )
     try:
         return AutoencoderKL(**arguments)
     except TypeError as error:

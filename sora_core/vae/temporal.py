@@ -212,6 +212,11 @@ class TemporalVAE(nn.Module):
         """Latent frames for `num_frames` input frames: ceil(T / 4)."""
         return math.ceil(num_frames / self.time_downsample_factor)
 
+    def get_latent_size(self, input_size: list) -> list:
+        """[T, h, w] -> [ceil(T / 4), h, w] (None passes through)."""
+        frames, height, width = input_size
+        return [None if frames is None else self.latent_frames(frames), height, width]
+
     def encode_moments(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 4, T, h, w) -> posterior moments (B, 2·embed, ceil(T/4), h, w)."""
         x = F.pad(x, (0, 0, 0, 0, self.time_padding(x.shape[2]), 0))
