@@ -188,6 +188,8 @@ def load_vae(path: "str | os.PathLike", config: "dict | None" = None,
     `from_pretrained` is ignored (the weights come from `path`). Without it, the family and
     architecture are read from the file.
     """
+    if config is not None:
+        parse_vae_config(config)  # a bad config fails before any file is read
     path = Path(path).expanduser()
     location = _weights_location(path)
     state = _unwrap(read_state_dict(location))
