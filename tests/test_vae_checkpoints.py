@@ -33,18 +33,25 @@ def test_reference_checkpoint_reproduces_its_probe(entry):
     assert isinstance(vae, OpenSoraVAE) and vae.family == "v1.2"
     x = probe["input.x"]
     with torch.no_grad():
-        assert_close(vae.spatial_vae.encode(x, sample_posterior=False),
-                     probe["output.spatial_latent_mean"], **TOL, what="spatial latent mean")
-        assert_close(vae.encode(x, sample_posterior=False), probe["output.z_mean"], **TOL,
-                     what="z mean")
+        assert_close(
+            vae.spatial_vae.encode(x, sample_posterior=False),
+            probe["output.spatial_latent_mean"],
+            **TOL,
+            what="spatial latent mean",
+        )
+        assert_close(
+            vae.encode(x, sample_posterior=False), probe["output.z_mean"], **TOL, what="z mean"
+        )
         decoded = vae.decode(probe["output.z_mean"], num_frames=x.shape[2])
     expected = probe["output.decode_of_z_mean"]
     # The decoder amplifies fp32 round-off: against a float64 run of the same weights both the
     # reference and this decode are ~1e-5 off on outputs up to ~5, so the absolute tolerance is
     # taken relative to the output's magnitude (one element in 52k exceeds a flat 1e-5).
     scale = max(1.0, expected.abs().max().item())
-    print(f"{entry['path']}: decode max abs diff {(decoded - expected).abs().max().item():.3g}"
-          f" (output magnitude {scale:.3g})")
+    print(
+        f"{entry['path']}: decode max abs diff {(decoded - expected).abs().max().item():.3g}"
+        f" (output magnitude {scale:.3g})"
+    )
     assert_close(decoded, expected, atol=TOL["atol"] * scale, rtol=TOL["rtol"], what="decode")
 
 
@@ -85,9 +92,16 @@ def test_v12_single_safetensors_round_trip(tmp_path, tiny_v12):
 
 def test_v12_hf_folder_round_trip_reads_config_json(tmp_path, tiny_v12):
     save_file(tiny_v12.state_dict(), str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text(json.dumps(
-        {"model_type": "VideoAutoencoderPipeline", "micro_frame_size": 9, "freeze_vae_2d": False,
-         "cal_loss": False}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "VideoAutoencoderPipeline",
+                "micro_frame_size": 9,
+                "freeze_vae_2d": False,
+                "cal_loss": False,
+            }
+        )
+    )
     # Release-width group counts (32) do not divide the tiny widths, so widths say 4 groups here.
     with pytest.raises(CheckpointError, match="num_groups"):
         load_vae(tmp_path)
@@ -117,8 +131,9 @@ def test_build_vae_from_pretrained_loads_the_file(tmp_path, tiny_v12):
 
 def test_sd_diffusers_folder_round_trip(tmp_path, tiny_sd):
     tiny_sd.module.save_pretrained(tmp_path / "sd-vae-ft-ema", safe_serialization=True)
-    loaded = load_vae(tmp_path / "sd-vae-ft-ema", {"type": "VideoAutoencoderKL",
-                                                    "micro_batch_size": 2})
+    loaded = load_vae(
+        tmp_path / "sd-vae-ft-ema", {"type": "VideoAutoencoderKL", "micro_batch_size": 2}
+    )
     assert isinstance(loaded, VideoAutoencoderKL) and loaded.family == "sd"
     _assert_same_outputs(loaded, tiny_sd)
 
@@ -141,23 +156,45 @@ def _to_ldm(state: dict, config: dict) -> dict:
 
     stages = len(config["block_out_channels"])
     layers = config["layers_per_block"]
-    names = {"conv_shortcut": "nin_shortcut", "norm1": "norm1", "norm2": "norm2",
-             "conv1": "conv1", "conv2": "conv2"}
-    renames = {"encoder.conv_norm_out": "encoder.norm_out", "decoder.conv_norm_out":
-               "decoder.norm_out"}
+    names = {
+        "conv_shortcut": "nin_shortcut",
+        "norm1": "norm1",
+        "norm2": "norm2",
+        "conv1": "conv1",
+        "conv2": "conv2",
+    }
+    renames = {
+        "encoder.conv_norm_out": "encoder.norm_out",
+        "decoder.conv_norm_out": "decoder.norm_out",
+    }
     for i in range(stages):
         for j in range(layers + 1):
             for ours, theirs in names.items():
-                renames[f"encoder.down_blocks.{i}.resnets.{j}.{ours}"] = f"encoder.down.{i}.block.{j}.{theirs}"
-                renames[f"decoder.up_blocks.{i}.resnets.{j}.{ours}"] = f"decoder.up.{stages - 1 - i}.block.{j}.{theirs}"
-        renames[f"encoder.down_blocks.{i}.downsamplers.0.conv"] = f"encoder.down.{i}.downsample.conv"
-        renames[f"decoder.up_blocks.{i}.upsamplers.0.conv"] = f"decoder.up.{stages - 1 - i}.upsample.conv"
+                renames[f"encoder.down_blocks.{i}.resnets.{j}.{ours}"] = (
+                    f"encoder.down.{i}.block.{j}.{theirs}"
+                )
+                renames[f"decoder.up_blocks.{i}.resnets.{j}.{ours}"] = (
+                    f"decoder.up.{stages - 1 - i}.block.{j}.{theirs}"
+                )
+        renames[f"encoder.down_blocks.{i}.downsamplers.0.conv"] = (
+            f"encoder.down.{i}.downsample.conv"
+        )
+        renames[f"decoder.up_blocks.{i}.upsamplers.0.conv"] = (
+            f"decoder.up.{stages - 1 - i}.upsample.conv"
+        )
     for part in ("encoder", "decoder"):
         for j in (0, 1):
             for ours, theirs in names.items():
-                renames[f"{part}.mid_block.resnets.{j}.{ours}"] = f"{part}.mid.block_{j + 1}.{theirs}"
-        for ours, theirs in {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v",
-                             "to_out.0": "proj_out"}.items():
+                renames[f"{part}.mid_block.resnets.{j}.{ours}"] = (
+                    f"{part}.mid.block_{j + 1}.{theirs}"
+                )
+        for ours, theirs in {
+            "group_norm": "norm",
+            "to_q": "q",
+            "to_k": "k",
+            "to_v": "v",
+            "to_out.0": "proj_out",
+        }.items():
             renames[f"{part}.mid_block.attentions.0.{ours}"] = f"{part}.mid.attn_1.{theirs}"
     ldm = {}
     for key, value in state.items():
@@ -168,15 +205,17 @@ def _to_ldm(state: dict, config: dict) -> dict:
     # Sanity: diffusers' own converter maps the fake file back to the original keys.
     back = convert_ldm_vae_checkpoint(
         {k.removeprefix("first_stage_model."): v for k, v in ldm.items()},
-        {"down_block_types": [None] * stages, "up_block_types": [None] * stages})
+        {"down_block_types": [None] * stages, "up_block_types": [None] * stages},
+    )
     assert set(back) == set(state)
     return ldm
 
 
 def test_sd_single_file_original_ldm_layout_round_trip(tmp_path, tiny_sd):
     path = tmp_path / "vae-ft-ema-560000-ema-pruned.safetensors"
-    save_file(_to_ldm(tiny_sd.module.state_dict(), TINY_AUTOENCODER | {"layers_per_block": 1}),
-              str(path))
+    save_file(
+        _to_ldm(tiny_sd.module.state_dict(), TINY_AUTOENCODER | {"layers_per_block": 1}), str(path)
+    )
     _assert_same_outputs(load_vae(path, tiny_sd_config(micro_batch_size=2)), tiny_sd)
 
 

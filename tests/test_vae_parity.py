@@ -15,8 +15,11 @@ TOL = {"atol": 1e-5, "rtol": 1e-5}
 
 
 def _state(tensors: dict) -> dict:
-    return {key.removeprefix("state."): value for key, value in tensors.items()
-            if key.startswith("state.")}
+    return {
+        key.removeprefix("state."): value
+        for key, value in tensors.items()
+        if key.startswith("state.")
+    }
 
 
 def _noises(tensors: dict, case: dict) -> list:
@@ -32,14 +35,18 @@ def _check_temporal(fixture: dict, tensors: dict) -> None:
         x = tensors[f"{name}.x"]
         posterior = model.encode(x)
         assert_close(posterior.mean, tensors[f"{name}.posterior_mean"], **TOL, what=f"{name} mean")
-        assert_close(posterior.logvar, tensors[f"{name}.posterior_logvar"], **TOL,
-                     what=f"{name} logvar")
+        assert_close(
+            posterior.logvar, tensors[f"{name}.posterior_logvar"], **TOL, what=f"{name} logvar"
+        )
         draw = replay(_noises(tensors, case))
-        assert_close(posterior.sample(draw), tensors[f"{name}.z_sample"], **TOL,
-                     what=f"{name} sample")
+        assert_close(
+            posterior.sample(draw), tensors[f"{name}.z_sample"], **TOL, what=f"{name} sample"
+        )
         assert not draw.remaining
-        assert model.get_latent_size([x.shape[2], None, None])[0] == \
-            case["latent_frames_get_latent_size"]
+        assert (
+            model.get_latent_size([x.shape[2], None, None])[0]
+            == case["latent_frames_get_latent_size"]
+        )
         decoded = model.decode(tensors[f"{name}.posterior_mean"], num_frames=x.shape[2])
         assert_close(decoded, tensors[f"{name}.decode_of_mean"], **TOL, what=f"{name} decode")
 
@@ -58,26 +65,46 @@ def _check_pipeline(fixture: dict, tensors: dict) -> None:
         name = f"case{index}"
         x = tensors[f"{name}.x"]
         assert model.get_latent_size(list(case["input_shape"][2:])) == case["get_latent_size"]
-        assert_close(model.spatial_vae.encode(x, sample_posterior=False),
-                     tensors[f"{name}.spatial_latent_mode"], **TOL, what=f"{name} spatial mean")
-        assert_close(model.encode(x, sample_posterior=False), tensors[f"{name}.z_mode"], **TOL,
-                     what=f"{name} z mean")
+        assert_close(
+            model.spatial_vae.encode(x, sample_posterior=False),
+            tensors[f"{name}.spatial_latent_mode"],
+            **TOL,
+            what=f"{name} spatial mean",
+        )
+        assert_close(
+            model.encode(x, sample_posterior=False),
+            tensors[f"{name}.z_mode"],
+            **TOL,
+            what=f"{name} z mean",
+        )
         draw = replay(_noises(tensors, case))
-        assert_close(model.encode(x, noise=draw), tensors[f"{name}.z_sample"], **TOL,
-                     what=f"{name} z sampled with the recorded noise")
+        assert_close(
+            model.encode(x, noise=draw),
+            tensors[f"{name}.z_sample"],
+            **TOL,
+            what=f"{name} z sampled with the recorded noise",
+        )
         assert not draw.remaining, "fewer noise draws than the reference"
-        assert_close(model.decode(tensors[f"{name}.z_mode"], num_frames=x.shape[2]),
-                     tensors[f"{name}.decode_of_z_mode"], **TOL, what=f"{name} decode")
-        assert_close(model.spatial_vae.decode(tensors[f"{name}.spatial_latent_mode"]),
-                     tensors[f"{name}.spatial_decode_of_spatial_latent_mode"], **TOL,
-                     what=f"{name} spatial decode")
+        assert_close(
+            model.decode(tensors[f"{name}.z_mode"], num_frames=x.shape[2]),
+            tensors[f"{name}.decode_of_z_mode"],
+            **TOL,
+            what=f"{name} decode",
+        )
+        assert_close(
+            model.spatial_vae.decode(tensors[f"{name}.spatial_latent_mode"]),
+            tensors[f"{name}.spatial_decode_of_spatial_latent_mode"],
+            **TOL,
+            what=f"{name} spatial decode",
+        )
 
 
 def _check_layout(fixture: dict) -> None:
     # The full-size release architecture, built without memory, has exactly the release keys.
     with torch.device("meta"):
-        model = build_vae({"type": "OpenSoraVAE_V1_2", "micro_frame_size": 17,
-                           "micro_batch_size": 4})
+        model = build_vae(
+            {"type": "OpenSoraVAE_V1_2", "micro_frame_size": 17, "micro_batch_size": 4}
+        )
     ours = {key: list(value.shape) for key, value in model.state_dict().items()}
     release = {key: list(shape) for key, shape in fixture["keys"]}
     assert sorted(set(release) - set(ours)) == [] and sorted(set(ours) - set(release)) == []
@@ -108,10 +135,18 @@ def test_vae_fixture(name):
 @pytest.mark.parity
 def test_get_latent_size_matches_reference_geometry():
     geometry = read_json("pipeline/geometry.json")["get_latent_size"]
-    sd = build_vae({"type": "VideoAutoencoderKL", "micro_batch_size": 4,
-                    "autoencoder": {"block_out_channels": [8, 8, 8, 8], "norm_num_groups": 4,
-                                    "down_block_types": ["DownEncoderBlock2D"] * 4,
-                                    "up_block_types": ["UpDecoderBlock2D"] * 4}})
+    sd = build_vae(
+        {
+            "type": "VideoAutoencoderKL",
+            "micro_batch_size": 4,
+            "autoencoder": {
+                "block_out_channels": [8, 8, 8, 8],
+                "norm_num_groups": 4,
+                "down_block_types": ["DownEncoderBlock2D"] * 4,
+                "up_block_types": ["UpDecoderBlock2D"] * 4,
+            },
+        }
+    )
     with torch.device("meta"):
         chunked = build_vae({"type": "OpenSoraVAE_V1_2"})
         whole = build_vae({"type": "OpenSoraVAE_V1_2", "micro_frame_size": None})

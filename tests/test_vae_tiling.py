@@ -16,8 +16,10 @@ def _smooth_video(frames: int, height: int, width: int) -> torch.Tensor:
 
 def _seam_error(name: str, tiled: torch.Tensor, untiled: torch.Tensor) -> float:
     error = (tiled - untiled).abs()
-    print(f"{name}: seam error max {error.max().item():.4f} mean {error.mean().item():.4f} "
-          f"(output max {untiled.abs().max().item():.3f})")
+    print(
+        f"{name}: seam error max {error.max().item():.4f} mean {error.mean().item():.4f} "
+        f"(output max {untiled.abs().max().item():.3f})"
+    )
     return error.mean().item()
 
 
@@ -33,14 +35,16 @@ def test_map_tiles_blends_a_local_function_back_exactly(in_per_cell, out_per_cel
     # A cell-wise function has no seams, so any tiling must reproduce it up to round-off.
     def cellwise(x):
         cells = F.avg_pool2d(x, in_per_cell) if in_per_cell > 1 else x
-        return (cells * 2 + 1).repeat_interleave(out_per_cell, -1).repeat_interleave(
-            out_per_cell, -2)
+        return (
+            (cells * 2 + 1).repeat_interleave(out_per_cell, -1).repeat_interleave(out_per_cell, -2)
+        )
 
     x = torch.randn(2, 3, 13 * in_per_cell, 11 * in_per_cell)
     untiled = cellwise(x)
     for tiling in (Tiling(4, 1), Tiling(5, 2), Tiling(6, 0)):
-        torch.testing.assert_close(map_tiles(cellwise, x, tiling, in_per_cell, out_per_cell),
-                                   untiled, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(
+            map_tiles(cellwise, x, tiling, in_per_cell, out_per_cell), untiled, atol=1e-6, rtol=1e-6
+        )
 
 
 def test_tiles_larger_than_the_frame_leave_results_bit_exact():
@@ -54,9 +58,14 @@ def test_tiles_larger_than_the_frame_leave_results_bit_exact():
         assert torch.equal(vae.decode(z, num_frames=9), decoded)
 
 
-@pytest.mark.parametrize("make", [lambda: tiny_vae(tiny_v12_config(), seed=3),
-                                  lambda: tiny_vae(tiny_sd_config(micro_batch_size=2), seed=4)],
-                         ids=["v1.2", "sd"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tiny_vae(tiny_v12_config(), seed=3),
+        lambda: tiny_vae(tiny_sd_config(micro_batch_size=2), seed=4),
+    ],
+    ids=["v1.2", "sd"],
+)
 def test_tiled_paths_against_untiled_and_overlap_reduces_seams(make):
     vae = make()
     x = _smooth_video(5, 128, 96)  # 16 x 12 latent cells
@@ -116,8 +125,9 @@ def test_micro_frame_chunks_are_encoded_independently():
         torch.testing.assert_close(z[:, :, 5:10], second, atol=1e-6, rtol=1e-5)
         decoded = vae.decode(z, num_frames=51)
         assert decoded.shape == x.shape
-        torch.testing.assert_close(decoded[:, :, 17:34], vae.decode(second, num_frames=17),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            decoded[:, :, 17:34], vae.decode(second, num_frames=17), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_memory_budget_picks_smaller_tiles_for_smaller_budgets():

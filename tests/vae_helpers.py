@@ -31,8 +31,11 @@ def tiny_v12_config(micro_batch_size: int = 4, **options) -> dict:
     """A VideoAutoencoderPipeline config shaped like the release, at tiny widths."""
     return {
         "type": "VideoAutoencoderPipeline",
-        "vae_2d": {"type": "VideoAutoencoderKL", "micro_batch_size": micro_batch_size,
-                   "autoencoder": dict(TINY_AUTOENCODER)},
+        "vae_2d": {
+            "type": "VideoAutoencoderKL",
+            "micro_batch_size": micro_batch_size,
+            "autoencoder": dict(TINY_AUTOENCODER),
+        },
         "vae_temporal": dict(TINY_TEMPORAL),
         "micro_frame_size": 17,
         "shift": [-0.1, 0.34, 0.27, 0.98],

@@ -39,7 +39,7 @@ def _unwrap(state: dict) -> dict:
 
 
 def _with_prefix(state: dict, prefix: str) -> dict:
-    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
 
 
 def _count(state: dict, pattern: str) -> int:
@@ -57,15 +57,16 @@ def infer_autoencoder(state: dict) -> dict:
         "out_channels": state["decoder.conv_out.weight"].shape[0],
         "latent_channels": state["decoder.conv_in.weight"].shape[1],
         "block_out_channels": [
-            state[f"encoder.down_blocks.{i}.resnets.0.conv2.weight"].shape[0]
-            for i in range(stages)
+            state[f"encoder.down_blocks.{i}.resnets.0.conv2.weight"].shape[0] for i in range(stages)
         ],
         "down_block_types": ["DownEncoderBlock2D"] * stages,
         "up_block_types": ["UpDecoderBlock2D"] * stages,
         "layers_per_block": _count(state, "encoder.down_blocks.0.resnets.{}.conv1.weight"),
         "use_quant_conv": "quant_conv.weight" in state,
         "use_post_quant_conv": "post_quant_conv.weight" in state,
-        "mid_block_add_attention": any(k.startswith("encoder.mid_block.attentions.") for k in state),
+        "mid_block_add_attention": any(
+            k.startswith("encoder.mid_block.attentions.") for k in state
+        ),
     }
 
 
@@ -133,8 +134,10 @@ def _folder_spec(path: Path) -> "dict | None":
         return None
     fields = {k: v for k, v in config.items() if k not in HF_BOOKKEEPING_KEYS}
     # The release's config names hub ids for its parts; only the pipeline options matter.
-    return {"type": "OpenSoraVAE_V1_2", **{k: fields[k] for k in
-            ("micro_frame_size", "freeze_vae_2d", "cal_loss") if k in fields}}
+    return {
+        "type": "OpenSoraVAE_V1_2",
+        **{k: fields[k] for k in ("micro_frame_size", "freeze_vae_2d", "cal_loss") if k in fields},
+    }
 
 
 def _weights_location(path: Path) -> Path:
@@ -147,10 +150,13 @@ def _weights_location(path: Path) -> Path:
 
 def _check_family(spec: VAESpec, found: str, path: Path) -> None:
     if spec.family != found:
-        names = {"sd": "a per-frame SD VAE (VideoAutoencoderKL)",
-                 "v1.2": "an Open-Sora 1.2 VAE (OpenSoraVAE_V1_2)"}
-        raise CheckpointError(f"{str(path)!r} holds {names[found]}, but the config asks for "
-                              f"{names[spec.family]}")
+        names = {
+            "sd": "a per-frame SD VAE (VideoAutoencoderKL)",
+            "v1.2": "an Open-Sora 1.2 VAE (OpenSoraVAE_V1_2)",
+        }
+        raise CheckpointError(
+            f"{str(path)!r} holds {names[found]}, but the config asks for {names[spec.family]}"
+        )
 
 
 def _build(spec: VAESpec, autoencoder: dict, temporal: "dict | None", path: Path) -> VideoVAE:
@@ -169,8 +175,11 @@ def _assign(vae: VideoVAE, state: dict, path: Path) -> None:
     expected = vae.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or wrong:
         raise CheckpointError(
             f"{str(path)!r} does not fit the VAE it was read as: {len(missing)} missing keys "
@@ -180,8 +189,12 @@ def _assign(vae: VideoVAE, state: dict, path: Path) -> None:
     vae.load_state_dict(state, strict=True, assign=True)
 
 
-def load_vae(path: "str | os.PathLike", config: "dict | None" = None,
-             dtype: "str | torch.dtype | None" = None, device: str = "cpu") -> VideoVAE:
+def load_vae(
+    path: "str | os.PathLike",
+    config: "dict | None" = None,
+    dtype: "str | torch.dtype | None" = None,
+    device: str = "cpu",
+) -> VideoVAE:
     """Load a VAE checkpoint (file or folder) as a ready-to-use model in eval mode.
 
     `config` is an Open-Sora VAE config dict (`{"type": "OpenSoraVAE_V1_2", ...}`); its
@@ -204,17 +217,22 @@ def load_vae(path: "str | os.PathLike", config: "dict | None" = None,
         spec = parse_vae_config(spec_config or {"type": "OpenSoraVAE_V1_2"})
         _check_family(spec, "v1.2", path)
         temporal_state = _with_prefix(state, TEMPORAL_PREFIX)
-        vae = _build(spec, infer_autoencoder(autoencoder_state), infer_temporal(temporal_state),
-                     path)
-        weights = {**{SPATIAL_PREFIX + k: v for k, v in autoencoder_state.items()},
-                   **{TEMPORAL_PREFIX + k: v for k, v in temporal_state.items()}}
+        vae = _build(
+            spec, infer_autoencoder(autoencoder_state), infer_temporal(temporal_state), path
+        )
+        weights = {
+            **{SPATIAL_PREFIX + k: v for k, v in autoencoder_state.items()},
+            **{TEMPORAL_PREFIX + k: v for k, v in temporal_state.items()},
+        }
         weights.update({k: state[k] for k in ("scale", "shift") if k in state})
     else:
         spec = parse_vae_config(spec_config or {"type": "VideoAutoencoderKL"})
         _check_family(spec, "sd", path)
         folder_config = read_folder_config(location) if location.is_dir() else None
-        inferred = {**infer_autoencoder(autoencoder_state),
-                    **{k: v for k, v in (folder_config or {}).items() if not k.startswith("_")}}
+        inferred = {
+            **infer_autoencoder(autoencoder_state),
+            **{k: v for k, v in (folder_config or {}).items() if not k.startswith("_")},
+        }
         vae = _build(spec, inferred, None, path)
         weights = {"module." + k: v for k, v in autoencoder_state.items()}
     _assign(vae, weights, path)

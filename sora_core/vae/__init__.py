@@ -60,7 +60,8 @@ def build_vae(config: dict) -> VideoVAE:
     spatial_source = spec.spatial.from_pretrained
     if spec.family == "v1.2" and spatial_source is not None:
         # As in the reference, the 2D VAE's own weights fill in when no whole-VAE file is given.
-        spatial = load_vae(_local(spatial_source, "vae_2d.from_pretrained"),
-                           {"type": "VideoAutoencoderKL"})
+        spatial = load_vae(
+            _local(spatial_source, "vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
+        )
         vae.spatial_vae.module.load_state_dict(spatial.module.state_dict())
     return vae

@@ -25,7 +25,7 @@ class VideoVAE(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.tiling: "Tiling | None" = None
+        self.tiling: Tiling | None = None
         self._latent_format = None
 
     @property
@@ -42,13 +42,16 @@ class VideoVAE(nn.Module):
         """Tile frames into `tile_size`-cell squares sharing `overlap` cells; None turns it off."""
         self.tiling = make_tiling(tile_size, overlap)
 
-    def auto_tiling(self, height: int, width: int, memory_budget: int,
-                    batch: int = 1) -> "Tiling | None":
+    def auto_tiling(
+        self, height: int, width: int, memory_budget: int, batch: int = 1
+    ) -> "Tiling | None":
         """Choose and set the largest tiling whose decode fits `memory_budget` bytes of activations."""
         self.check_pixel_size(height, width)
         latent_h, latent_w = height // self.spatial_factor, width // self.spatial_factor
         self.tiling = tiling_for_budget(
-            lambda h, w: self.estimate_decode_bytes(h, w, batch), latent_h, latent_w,
+            lambda h, w: self.estimate_decode_bytes(h, w, batch),
+            latent_h,
+            latent_w,
             memory_budget,
         )
         return self.tiling

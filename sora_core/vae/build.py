@@ -16,8 +16,7 @@ def autoencoder_config(spec: SpatialSpec, inferred: "dict | None" = None) -> dic
     explicit = spec.autoencoder
     if explicit is None and spec.from_pretrained and Path(spec.from_pretrained).is_dir():
         explicit = read_folder_config(spec.from_pretrained)
-    return {**KNOWN_AUTOENCODERS[spec.default_autoencoder], **(inferred or {}),
-            **(explicit or {})}
+    return {**KNOWN_AUTOENCODERS[spec.default_autoencoder], **(inferred or {}), **(explicit or {})}
 
 
 def temporal_config(spec: VAESpec, inferred: "dict | None" = None) -> dict:
@@ -25,11 +24,17 @@ def temporal_config(spec: VAESpec, inferred: "dict | None" = None) -> dict:
     return {**spec.temporal_defaults, **(inferred or {}), **spec.temporal}
 
 
-def instantiate(spec: VAESpec, inferred_autoencoder: "dict | None" = None,
-                inferred_temporal: "dict | None" = None) -> VideoVAE:
+def instantiate(
+    spec: VAESpec,
+    inferred_autoencoder: "dict | None" = None,
+    inferred_temporal: "dict | None" = None,
+) -> VideoVAE:
     """A VAE with freshly initialised weights and the spec's options (tiling, freezing)."""
-    spatial = VideoAutoencoderKL(autoencoder_config(spec.spatial, inferred_autoencoder),
-                                 spec.spatial.micro_batch_size, spec.spatial.scaling_factor)
+    spatial = VideoAutoencoderKL(
+        autoencoder_config(spec.spatial, inferred_autoencoder),
+        spec.spatial.micro_batch_size,
+        spec.spatial.scaling_factor,
+    )
     if spec.family == "sd":
         vae = spatial
     else:

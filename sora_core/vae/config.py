@@ -19,21 +19,50 @@ SD_DEFAULT_SPATIAL = "stabilityai/sd-vae-ft-ema"
 _TILING_KEYS = {"tile_size", "tile_overlap"}
 _HUB_KEYS = {"cache_dir", "local_files_only", "force_huggingface"}
 KNOWN_KEYS = {
-    "OpenSoraVAE_V1_2": {"micro_batch_size", "micro_frame_size", "from_pretrained",
-                         "freeze_vae_2d", "cal_loss"} | _HUB_KEYS | _TILING_KEYS,
-    "VideoAutoencoderPipeline": {"vae_2d", "vae_temporal", "from_pretrained", "freeze_vae_2d",
-                                 "cal_loss", "micro_frame_size", "shift", "scale"}
-    | _HUB_KEYS | _TILING_KEYS,
-    "VideoAutoencoderKL": {"from_pretrained", "micro_batch_size", "subfolder", "scaling_factor",
-                           "autoencoder"} | _HUB_KEYS | _TILING_KEYS,
+    "OpenSoraVAE_V1_2": {
+        "micro_batch_size",
+        "micro_frame_size",
+        "from_pretrained",
+        "freeze_vae_2d",
+        "cal_loss",
+    }
+    | _HUB_KEYS
+    | _TILING_KEYS,
+    "VideoAutoencoderPipeline": {
+        "vae_2d",
+        "vae_temporal",
+        "from_pretrained",
+        "freeze_vae_2d",
+        "cal_loss",
+        "micro_frame_size",
+        "shift",
+        "scale",
+    }
+    | _HUB_KEYS
+    | _TILING_KEYS,
+    "VideoAutoencoderKL": {
+        "from_pretrained",
+        "micro_batch_size",
+        "subfolder",
+        "scaling_factor",
+        "autoencoder",
+    }
+    | _HUB_KEYS
+    | _TILING_KEYS,
 }
 TEMPORAL_KNOWN_KEYS = {
     "VAE_Temporal": {"from_pretrained"} | set(TEMPORAL_CLASS_DEFAULTS),
     "VAE_Temporal_SD": {"from_pretrained"} | set(TEMPORAL_SD_CONFIG),
 }
 # What a Hugging Face `config.json` adds around the model's own fields.
-HF_BOOKKEEPING_KEYS = {"architectures", "model_type", "torch_dtype", "transformers_version",
-                       "_name_or_path", "_commit_hash"}
+HF_BOOKKEEPING_KEYS = {
+    "architectures",
+    "model_type",
+    "torch_dtype",
+    "transformers_version",
+    "_name_or_path",
+    "_commit_hash",
+}
 
 
 @dataclass
@@ -67,8 +96,9 @@ class VAESpec:
 def _check_keys(config: dict, known: set, kind: str) -> None:
     unknown = sorted(set(config) - known - {"type"})
     if unknown:
-        raise ConfigError(f"{kind} config: unknown keys {unknown}; accepted keys are "
-                          f"{sorted(known)}")
+        raise ConfigError(
+            f"{kind} config: unknown keys {unknown}; accepted keys are {sorted(known)}"
+        )
 
 
 def _type_of(config: dict, accepted) -> str:
@@ -82,8 +112,10 @@ def _type_of(config: dict, accepted) -> str:
 
 def _reject_cal_loss(config: dict) -> None:
     if config.get("cal_loss"):
-        raise ConfigError("cal_loss: True returns VAE training outputs, which this package does "
-                          "not train; use cal_loss=False (encode/decode for diffusion)")
+        raise ConfigError(
+            "cal_loss: True returns VAE training outputs, which this package does "
+            "not train; use cal_loss=False (encode/decode for diffusion)"
+        )
 
 
 def _spatial_spec(config: dict, default_autoencoder: str) -> SpatialSpec:
@@ -130,24 +162,34 @@ def parse_vae_config(config: dict) -> VAESpec:
     tiling = {"tile_size": config.get("tile_size"), "tile_overlap": config.get("tile_overlap")}
     if kind == "VideoAutoencoderKL":
         spatial = _spatial_spec(config, SD_DEFAULT_SPATIAL)
-        return VAESpec(family="sd", spatial=spatial, from_pretrained=spatial.from_pretrained,
-                       **tiling)
+        return VAESpec(
+            family="sd", spatial=spatial, from_pretrained=spatial.from_pretrained, **tiling
+        )
     _reject_cal_loss(config)
-    common = dict(micro_frame_size=config.get("micro_frame_size", 17),
-                  freeze_vae_2d=bool(config.get("freeze_vae_2d", False)),
-                  from_pretrained=config.get("from_pretrained"), **tiling)
+    common = dict(
+        micro_frame_size=config.get("micro_frame_size", 17),
+        freeze_vae_2d=bool(config.get("freeze_vae_2d", False)),
+        from_pretrained=config.get("from_pretrained"),
+        **tiling,
+    )
     if kind == "OpenSoraVAE_V1_2":
-        spatial = SpatialSpec(default_autoencoder=V12_DEFAULT_SPATIAL,
-                              micro_batch_size=config.get("micro_batch_size", 4))
+        spatial = SpatialSpec(
+            default_autoencoder=V12_DEFAULT_SPATIAL,
+            micro_batch_size=config.get("micro_batch_size", 4),
+        )
         return VAESpec(family="v1.2", spatial=spatial, **common)
     if "vae_2d" not in config or "vae_temporal" not in config:
-        raise ConfigError("VideoAutoencoderPipeline config: needs both 'vae_2d' "
-                          "(VideoAutoencoderKL) and 'vae_temporal' (VAE_Temporal[_SD]) dicts")
+        raise ConfigError(
+            "VideoAutoencoderPipeline config: needs both 'vae_2d' "
+            "(VideoAutoencoderKL) and 'vae_temporal' (VAE_Temporal[_SD]) dicts"
+        )
     temporal, temporal_defaults = _temporal_parts(config["vae_temporal"])
     return VAESpec(
         family="v1.2",
         spatial=_spatial_spec(config["vae_2d"], V12_DEFAULT_SPATIAL),
-        temporal=temporal, temporal_defaults=temporal_defaults,
-        shift=config.get("shift", 0.0), scale=config.get("scale", 1.0),
+        temporal=temporal,
+        temporal_defaults=temporal_defaults,
+        shift=config.get("shift", 0.0),
+        scale=config.get("scale", 1.0),
         **{**common, "micro_frame_size": config.get("micro_frame_size")},
     )

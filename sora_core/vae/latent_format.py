@@ -29,8 +29,7 @@ class LatentFormat:
     def to_rgb(self, latent: torch.Tensor) -> torch.Tensor:
         """(B, C, T, h, w) latents -> approximate (B, 3, T, h, w) RGB in [-1, 1]."""
         factors = torch.tensor(self.latent_rgb_factors, dtype=latent.dtype, device=latent.device)
-        bias = torch.tensor(self.latent_rgb_factors_bias, dtype=latent.dtype,
-                            device=latent.device)
+        bias = torch.tensor(self.latent_rgb_factors_bias, dtype=latent.dtype, device=latent.device)
         rgb = torch.einsum("bcthw,cr->brthw", latent, factors) + bias.view(1, 3, 1, 1, 1)
         return rgb.clamp(-1, 1)
 

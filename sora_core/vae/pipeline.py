@@ -22,8 +22,10 @@ def _channel_buffer(values, channels: int, name: str) -> torch.Tensor:
     if tensor.ndim == 0:
         return tensor
     if tensor.numel() != channels:
-        raise ConfigError(f"{name}: {list(values)} has {tensor.numel()} values; expected "
-                          f"{channels} (one per latent channel) or a single number")
+        raise ConfigError(
+            f"{name}: {list(values)} has {tensor.numel()} values; expected "
+            f"{channels} (one per latent channel) or a single number"
+        )
     return tensor.reshape(1, channels, 1, 1, 1)
 
 
@@ -32,8 +34,14 @@ class OpenSoraVAE(VideoVAE):
 
     family = "v1.2"
 
-    def __init__(self, spatial_vae: VideoAutoencoderKL, temporal_vae: TemporalVAE,
-                 micro_frame_size: "int | None" = 17, shift=V12_SHIFT, scale=V12_SCALE):
+    def __init__(
+        self,
+        spatial_vae: VideoAutoencoderKL,
+        temporal_vae: TemporalVAE,
+        micro_frame_size: "int | None" = 17,
+        shift=V12_SHIFT,
+        scale=V12_SCALE,
+    ):
         super().__init__()
         if micro_frame_size is not None and (
             not isinstance(micro_frame_size, int) or micro_frame_size < 1
@@ -70,8 +78,10 @@ class OpenSoraVAE(VideoVAE):
 
     def latent_frames(self, num_frames: int) -> int:
         """Latent frames for `num_frames` pixel frames (each chunk padded and encoded alone)."""
-        return sum(self.temporal_vae.latent_frames(stop - start)
-                   for start, stop in self._pixel_chunks(num_frames))
+        return sum(
+            self.temporal_vae.latent_frames(stop - start)
+            for start, stop in self._pixel_chunks(num_frames)
+        )
 
     def frame_counts_for(self, latent_frames: int) -> range:
         """Every pixel frame count whose encoding has `latent_frames` latent frames."""
@@ -82,19 +92,22 @@ class OpenSoraVAE(VideoVAE):
         base = full * self.micro_frame_size
         if rest == 0:
             return range(base, base + 1)
-        tails = [n for n in range(1, self.micro_frame_size)
-                 if self.temporal_vae.latent_frames(n) == rest]
+        tails = [
+            n for n in range(1, self.micro_frame_size) if self.temporal_vae.latent_frames(n) == rest
+        ]
         return range(base + tails[0], base + tails[-1] + 1) if tails else range(0)
 
-    def encode(self, x: torch.Tensor, sample_posterior: bool = True,
-               noise: "NoiseFn | None" = None) -> torch.Tensor:
+    def encode(
+        self, x: torch.Tensor, sample_posterior: bool = True, noise: "NoiseFn | None" = None
+    ) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, 4, T', H/8, W/8)."""
         self.check_video(x)
         spatial = self.spatial_vae.encode(x, sample_posterior, noise or device_noise)
         latents = []
         for start, stop in self._pixel_chunks(spatial.shape[2]):
-            moments = map_tiles(self.temporal_vae.encode_moments, spatial[:, :, start:stop],
-                                self.tiling, 1, 1)
+            moments = map_tiles(
+                self.temporal_vae.encode_moments, spatial[:, :, start:stop], self.tiling, 1, 1
+            )
             posterior = DiagonalGaussian(moments)
             latents.append(posterior.latent(sample_posterior, noise or cpu_noise))
         return (torch.cat(latents, dim=2) - self.shift) / self.scale
@@ -119,10 +132,15 @@ class OpenSoraVAE(VideoVAE):
         remaining, pieces = num_frames, []
         for start in range(0, z.shape[2], step):
             frames = min(self.micro_frame_size or remaining, remaining)
-            pieces.append(map_tiles(
-                lambda chunk, frames=frames: self.temporal_vae.decode(chunk, frames),
-                z[:, :, start:start + step], self.tiling, 1, 1,
-            ))
+            pieces.append(
+                map_tiles(
+                    lambda chunk, frames=frames: self.temporal_vae.decode(chunk, frames),
+                    z[:, :, start : start + step],
+                    self.tiling,
+                    1,
+                    1,
+                )
+            )
             remaining -= frames
         return self.spatial_vae.decode(torch.cat(pieces, dim=2))
 
@@ -133,11 +151,20 @@ class OpenSoraVAE(VideoVAE):
             frames = self.latent_frames(frames)
         return [frames, height, width]
 
-    def estimate_decode_bytes(self, latent_height: int, latent_width: int, batch: int = 1,
-                              frames: int = 1) -> int:
+    def estimate_decode_bytes(
+        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+    ) -> int:
         """Estimated peak activation bytes of decoding one tile (worse of the two stages)."""
         z_frames = self.micro_z_frame_size or self.latent_frames(frames)
-        temporal = (batch * LIVE_ACTIVATIONS * latent_height * latent_width
-                    * self.temporal_vae.peak_elements_per_cell(z_frames) * self.dtype.itemsize)
-        return max(temporal, self.spatial_vae.estimate_decode_bytes(
-            latent_height, latent_width, batch, frames))
+        temporal = (
+            batch
+            * LIVE_ACTIVATIONS
+            * latent_height
+            * latent_width
+            * self.temporal_vae.peak_elements_per_cell(z_frames)
+            * self.dtype.itemsize
+        )
+        return max(
+            temporal,
+            self.spatial_vae.estimate_decode_bytes(latent_height, latent_width, batch, frames),
+        )

@@ -30,7 +30,10 @@ _SD_BLOCKS = {
 SD_VAE_FT_EMA_CONFIG = {**_SD_BLOCKS, "sample_size": 256}
 # config.json of PixArt-alpha/pixart_sigma_sdxlvae_T5_diffusers, subfolder vae (the SDXL VAE).
 PIXART_SDXL_VAE_CONFIG = {
-    **_SD_BLOCKS, "sample_size": 512, "scaling_factor": 0.13025, "force_upcast": False,
+    **_SD_BLOCKS,
+    "sample_size": 512,
+    "scaling_factor": 0.13025,
+    "force_upcast": False,
 }
 # Hub ids Open-Sora configs name; mapped to their architecture so nothing is downloaded.
 KNOWN_AUTOENCODERS = {
@@ -46,9 +49,7 @@ def autoencoder_from_config(config: dict) -> AutoencoderKL:
     groups = arguments.get("norm_num_groups", 32)
     widths = list(arguments.get("block_out_channels", [64]))
     if any(width % groups for width in widths):
-        raise ConfigError(
-            f"norm_num_groups: {groups} does not divide block_out_channels {widths}"
-        )
+        raise ConfigError(f"norm_num_groups: {groups} does not divide block_out_channels {widths}")
     try:
         return AutoencoderKL(**arguments)
     except TypeError as error:
@@ -71,8 +72,12 @@ class VideoAutoencoderKL(VideoVAE):
 
     family = "sd"
 
-    def __init__(self, autoencoder_config: dict, micro_batch_size: "int | None" = None,
-                 scaling_factor: float = SCALING_FACTOR):
+    def __init__(
+        self,
+        autoencoder_config: dict,
+        micro_batch_size: "int | None" = None,
+        scaling_factor: float = SCALING_FACTOR,
+    ):
         super().__init__()
         if micro_batch_size is not None and (
             not isinstance(micro_batch_size, int) or micro_batch_size < 1
@@ -90,7 +95,7 @@ class VideoAutoencoderKL(VideoVAE):
 
     def _frame_chunks(self, frames: torch.Tensor) -> list[torch.Tensor]:
         step = self.micro_batch_size or frames.shape[0]
-        return [frames[i:i + step] for i in range(0, frames.shape[0], step)]
+        return [frames[i : i + step] for i in range(0, frames.shape[0], step)]
 
     def _moments(self, frames: torch.Tensor) -> torch.Tensor:
         # (N, 3, H, W) -> (N, 2·latent, H/8, W/8)
@@ -105,8 +110,9 @@ class VideoAutoencoderKL(VideoVAE):
             latent = self.module.post_quant_conv(latent)
         return self.module.decoder(latent)
 
-    def encode(self, x: torch.Tensor, sample_posterior: bool = True,
-               noise: "NoiseFn | None" = None) -> torch.Tensor:
+    def encode(
+        self, x: torch.Tensor, sample_posterior: bool = True, noise: "NoiseFn | None" = None
+    ) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> scaled latents (B, 4, T, H/8, W/8); samples by default."""
         self.check_video(x)
         b, c, t, h, w = x.shape
@@ -115,8 +121,9 @@ class VideoAutoencoderKL(VideoVAE):
         for chunk in self._frame_chunks(frames):
             moments = map_tiles(self._moments, chunk, self.tiling, self.spatial_factor, 1)
             posterior = DiagonalGaussian(moments)
-            latents.append(posterior.latent(sample_posterior, noise or device_noise)
-                           * self.scaling_factor)
+            latents.append(
+                posterior.latent(sample_posterior, noise or device_noise) * self.scaling_factor
+            )
         latent = torch.cat(latents)
         return latent.reshape(b, t, *latent.shape[1:]).transpose(1, 2)
 
@@ -131,8 +138,13 @@ class VideoAutoencoderKL(VideoVAE):
             )
         frames = z.transpose(1, 2).reshape(b * t, c, h, w)
         decoded = [
-            map_tiles(self._decode_frames, chunk / self.scaling_factor, self.tiling, 1,
-                      self.spatial_factor)
+            map_tiles(
+                self._decode_frames,
+                chunk / self.scaling_factor,
+                self.tiling,
+                1,
+                self.spatial_factor,
+            )
             for chunk in self._frame_chunks(frames)
         ]
         video = torch.cat(decoded)
@@ -140,15 +152,21 @@ class VideoAutoencoderKL(VideoVAE):
 
     def get_latent_size(self, input_size: list) -> list:
         """[T, H, W] -> [T, H // 8, W // 8] (None passes through; sizes truncate)."""
-        return [None if size is None else size // factor
-                for size, factor in zip(input_size, self.patch_size)]
+        return [
+            None if size is None else size // factor
+            for size, factor in zip(input_size, self.patch_size)
+        ]
 
-    def estimate_decode_bytes(self, latent_height: int, latent_width: int, batch: int = 1,
-                              frames: int = 1) -> int:
+    def estimate_decode_bytes(
+        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+    ) -> int:
         """Estimated peak activation bytes of decoding one tile (one micro-batch of frames)."""
         per_call = self.micro_batch_size or batch * frames
         cells = latent_height * latent_width
-        elements = LIVE_ACTIVATIONS * decoder_peak_elements_per_cell(
-            list(self.module.config.block_out_channels)) * cells
+        elements = (
+            LIVE_ACTIVATIONS
+            * decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
+            * cells
+        )
         attention = cells * cells if self.module.config.get("mid_block_add_attention", True) else 0
         return per_call * (elements + attention) * self.dtype.itemsize

@@ -34,14 +34,21 @@ ACTIVATIONS = {"swish": nn.SiLU, "relu": nn.ReLU}
 class CausalConv3d(nn.Module):
     """3D convolution padded "same" in space and only in the past in time."""
 
-    def __init__(self, chan_in: int, chan_out: int, kernel: "int | tuple", time_stride: int = 1,
-                 bias: bool = True):
+    def __init__(
+        self,
+        chan_in: int,
+        chan_out: int,
+        kernel: "int | tuple",
+        time_stride: int = 1,
+        bias: bool = True,
+    ):
         super().__init__()
         kt, kh, kw = (kernel,) * 3 if isinstance(kernel, int) else kernel
         time_pad = (kt - 1) + (1 - time_stride)
         self.padding = (kw // 2, kw // 2, kh // 2, kh // 2, time_pad, 0)
-        self.conv = nn.Conv3d(chan_in, chan_out, (kt, kh, kw), stride=(time_stride, 1, 1),
-                              bias=bias)
+        self.conv = nn.Conv3d(
+            chan_in, chan_out, (kt, kh, kw), stride=(time_stride, 1, 1), bias=bias
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, C, T, H, W) -> (B, C', T / stride, H, W)
@@ -76,9 +83,17 @@ def _res_stack(chan_in: int, chan_out: int, count: int, groups: int, act: type) 
 class TemporalEncoder(nn.Module):
     """Causal 3D conv encoder: stages of res blocks, stride-2 time convs between stages."""
 
-    def __init__(self, channels: int, out_channels: int, filters: int, num_res_blocks: int,
-                 channel_multipliers: tuple, temporal_downsample: tuple, num_groups: int,
-                 activation: type):
+    def __init__(
+        self,
+        channels: int,
+        out_channels: int,
+        filters: int,
+        num_res_blocks: int,
+        channel_multipliers: tuple,
+        temporal_downsample: tuple,
+        num_groups: int,
+        activation: type,
+    ):
         super().__init__()
         widths = [filters * m for m in channel_multipliers]
         self.conv_in = CausalConv3d(channels, filters, 3, bias=False)
@@ -94,7 +109,8 @@ class TemporalEncoder(nn.Module):
             if i < len(widths) - 1:
                 self.conv_blocks.append(
                     CausalConv3d(width, width, 3, time_stride=2)
-                    if temporal_downsample[i] else nn.Identity()
+                    if temporal_downsample[i]
+                    else nn.Identity()
                 )
         self.res_blocks = _res_stack(previous, previous, num_res_blocks, num_groups, activation)
         self.norm1 = nn.GroupNorm(num_groups, previous)
@@ -124,24 +140,36 @@ def depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
 class TemporalDecoder(nn.Module):
     """Mirror of `TemporalEncoder`; time upsampling by a conv to 2C channels then depth-to-time."""
 
-    def __init__(self, channels: int, latent_channels: int, filters: int, num_res_blocks: int,
-                 channel_multipliers: tuple, temporal_downsample: tuple, num_groups: int,
-                 activation: type):
+    def __init__(
+        self,
+        channels: int,
+        latent_channels: int,
+        filters: int,
+        num_res_blocks: int,
+        channel_multipliers: tuple,
+        temporal_downsample: tuple,
+        num_groups: int,
+        activation: type,
+    ):
         super().__init__()
         widths = [filters * m for m in channel_multipliers]
         self.time_factors = [2 if down else 1 for down in temporal_downsample]
         self.conv1 = CausalConv3d(latent_channels, widths[-1], 3)
-        self.res_blocks = _res_stack(widths[-1], widths[-1], num_res_blocks, num_groups,
-                                     activation)
+        self.res_blocks = _res_stack(widths[-1], widths[-1], num_res_blocks, num_groups, activation)
         stages, ups = [], []
         previous = widths[-1]
         for i in reversed(range(len(widths))):
-            stages.insert(0, _res_stack(previous, widths[i], num_res_blocks, num_groups,
-                                        activation))
+            stages.insert(
+                0, _res_stack(previous, widths[i], num_res_blocks, num_groups, activation)
+            )
             previous = widths[i]
             if i > 0:
-                ups.insert(0, CausalConv3d(previous, previous * 2, 3)
-                           if temporal_downsample[i - 1] else nn.Identity())
+                ups.insert(
+                    0,
+                    CausalConv3d(previous, previous * 2, 3)
+                    if temporal_downsample[i - 1]
+                    else nn.Identity(),
+                )
         self.block_res_blocks = nn.ModuleList(stages)
         # conv_blocks[i - 1] follows stage i (the release's indexing).
         self.conv_blocks = nn.ModuleList(ups)
@@ -165,11 +193,18 @@ class TemporalDecoder(nn.Module):
 class TemporalVAE(nn.Module):
     """`VAE_Temporal`: compresses `(B, 4, T, h, w)` latents to `(B, 4, ceil(T/4), h, w)`."""
 
-    def __init__(self, in_out_channels: int = 4, latent_embed_dim: int = 4, embed_dim: int = 4,
-                 filters: int = 128, num_res_blocks: int = 4,
-                 channel_multipliers: tuple = (1, 2, 2, 4),
-                 temporal_downsample: tuple = (True, True, False), num_groups: int = 32,
-                 activation_fn: str = "swish"):
+    def __init__(
+        self,
+        in_out_channels: int = 4,
+        latent_embed_dim: int = 4,
+        embed_dim: int = 4,
+        filters: int = 128,
+        num_res_blocks: int = 4,
+        channel_multipliers: tuple = (1, 2, 2, 4),
+        temporal_downsample: tuple = (True, True, False),
+        num_groups: int = 32,
+        activation_fn: str = "swish",
+    ):
         super().__init__()
         if activation_fn not in ACTIVATIONS:
             raise ConfigError(
@@ -187,18 +222,26 @@ class TemporalVAE(nn.Module):
                 f"num_groups: {num_groups} does not divide the channel widths {sorted(widths)}"
             )
         self.config = {
-            "in_out_channels": in_out_channels, "latent_embed_dim": latent_embed_dim,
-            "embed_dim": embed_dim, "filters": filters, "num_res_blocks": num_res_blocks,
+            "in_out_channels": in_out_channels,
+            "latent_embed_dim": latent_embed_dim,
+            "embed_dim": embed_dim,
+            "filters": filters,
+            "num_res_blocks": num_res_blocks,
             "channel_multipliers": tuple(channel_multipliers),
             "temporal_downsample": tuple(bool(d) for d in temporal_downsample),
-            "num_groups": num_groups, "activation_fn": activation_fn,
+            "num_groups": num_groups,
+            "activation_fn": activation_fn,
         }
         self.time_downsample_factor = 2 ** sum(bool(d) for d in temporal_downsample)
         self.out_channels = in_out_channels
-        shared = dict(filters=filters, num_res_blocks=num_res_blocks,
-                      channel_multipliers=tuple(channel_multipliers),
-                      temporal_downsample=tuple(temporal_downsample), num_groups=num_groups,
-                      activation=ACTIVATIONS[activation_fn])
+        shared = dict(
+            filters=filters,
+            num_res_blocks=num_res_blocks,
+            channel_multipliers=tuple(channel_multipliers),
+            temporal_downsample=tuple(temporal_downsample),
+            num_groups=num_groups,
+            activation=ACTIVATIONS[activation_fn],
+        )
         self.encoder = TemporalEncoder(in_out_channels, 2 * latent_embed_dim, **shared)
         self.quant_conv = CausalConv3d(2 * latent_embed_dim, 2 * embed_dim, 1)
         self.post_quant_conv = CausalConv3d(embed_dim, latent_embed_dim, 1)
@@ -229,7 +272,7 @@ class TemporalVAE(nn.Module):
     def decode(self, z: torch.Tensor, num_frames: int) -> torch.Tensor:
         """(B, embed, Tz, h, w) -> (B, 4, num_frames, h, w), dropping the front padding frames."""
         x = self.decoder(self.post_quant_conv(z))
-        return x[:, :, self.time_padding(num_frames):]
+        return x[:, :, self.time_padding(num_frames) :]
 
     def peak_elements_per_cell(self, latent_frames: int) -> int:
         """Largest activation (elements per batch item and spatial cell) when decoding."""

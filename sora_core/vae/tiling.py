@@ -77,20 +77,28 @@ def map_tiles(
     output = weight_sum = None
     for top in tile_starts(height, size, overlap):
         tile_h = min(size, height)
-        rows = _edge_weights(top * out_per_cell, tile_h * out_per_cell, height * out_per_cell,
-                             overlap * out_per_cell)
+        rows = _edge_weights(
+            top * out_per_cell, tile_h * out_per_cell, height * out_per_cell, overlap * out_per_cell
+        )
         for left in tile_starts(width, size, overlap):
             tile_w = min(size, width)
-            tile = x[..., top * in_per_cell:(top + tile_h) * in_per_cell,
-                     left * in_per_cell:(left + tile_w) * in_per_cell]
+            tile = x[
+                ...,
+                top * in_per_cell : (top + tile_h) * in_per_cell,
+                left * in_per_cell : (left + tile_w) * in_per_cell,
+            ]
             result = fn(tile)
             if output is None:
                 output = result.new_zeros(
                     (*result.shape[:-2], height * out_per_cell, width * out_per_cell)
                 )
                 weight_sum = torch.zeros(output.shape[-2:], dtype=torch.float32, device=x.device)
-            cols = _edge_weights(left * out_per_cell, tile_w * out_per_cell,
-                                 width * out_per_cell, overlap * out_per_cell)
+            cols = _edge_weights(
+                left * out_per_cell,
+                tile_w * out_per_cell,
+                width * out_per_cell,
+                overlap * out_per_cell,
+            )
             weight = (rows[:, None] * cols[None, :]).to(x.device)
             out_rows = slice(top * out_per_cell, (top + tile_h) * out_per_cell)
             out_cols = slice(left * out_per_cell, (left + tile_w) * out_per_cell)
@@ -116,9 +124,10 @@ def tiling_for_budget(
     if bytes_for_tile(latent_height, latent_width) <= budget_bytes:
         return None
     for size in AUTO_TILE_SIZES:
-        if size < max(latent_height, latent_width) and bytes_for_tile(
-            min(size, latent_height), min(size, latent_width)
-        ) <= budget_bytes:
+        if (
+            size < max(latent_height, latent_width)
+            and bytes_for_tile(min(size, latent_height), min(size, latent_width)) <= budget_bytes
+        ):
             return make_tiling(size)
     smallest = AUTO_TILE_SIZES[-1]
     raise ConfigError(
