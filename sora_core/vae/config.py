@@ -110,6 +110,13 @@ def _type_of(config: dict, accepted) -> str:
     return kind
 
 
+def _positive_or_none(config: dict, key: str, default) -> "int | None":
+    value = config.get(key, default)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{key}: {value!r}; expected a positive integer or None")
+    return value
+
+
 def _reject_cal_loss(config: dict) -> None:
     if config.get("cal_loss"):
         raise ConfigError(
@@ -127,7 +134,7 @@ def _spatial_spec(config: dict, default_autoencoder: str) -> SpatialSpec:
     return SpatialSpec(
         autoencoder=config.get("autoencoder"),
         default_autoencoder=default_autoencoder,
-        micro_batch_size=config.get("micro_batch_size"),
+        micro_batch_size=_positive_or_none(config, "micro_batch_size", None),
         scaling_factor=config.get("scaling_factor", SCALING_FACTOR),
         from_pretrained=_join_subfolder(source, config.get("subfolder")),
     )
@@ -167,7 +174,7 @@ def parse_vae_config(config: dict) -> VAESpec:
         )
     _reject_cal_loss(config)
     common = dict(
-        micro_frame_size=config.get("micro_frame_size", 17),
+        micro_frame_size=_positive_or_none(config, "micro_frame_size", 17),
         freeze_vae_2d=bool(config.get("freeze_vae_2d", False)),
         from_pretrained=config.get("from_pretrained"),
         **tiling,
@@ -175,7 +182,7 @@ def parse_vae_config(config: dict) -> VAESpec:
     if kind == "OpenSoraVAE_V1_2":
         spatial = SpatialSpec(
             default_autoencoder=V12_DEFAULT_SPATIAL,
-            micro_batch_size=config.get("micro_batch_size", 4),
+            micro_batch_size=_positive_or_none(config, "micro_batch_size", 4),
         )
         return VAESpec(family="v1.2", spatial=spatial, **common)
     if "vae_2d" not in config or "vae_temporal" not in config:
@@ -191,5 +198,5 @@ def parse_vae_config(config: dict) -> VAESpec:
         temporal_defaults=temporal_defaults,
         shift=config.get("shift", 0.0),
         scale=config.get("scale", 1.0),
-        **{**common, "micro_frame_size": config.get("micro_frame_size")},
+        **{**common, "micro_frame_size": _positive_or_none(config, "micro_frame_size", None)},
     )
