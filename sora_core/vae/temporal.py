@@ -5,6 +5,7 @@ Module names follow the released checkpoint (`encoder.block_res_blocks.{i}.{j}.c
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -74,47 +75,53 @@ class ResBlock(nn.Module):
         return h + (x if self.conv3 is None else self.conv3(x))
 
 
-def _res_stack(chan_in: int, chan_out: int, count: int, groups: int, act: type) -> nn.ModuleList:
-    return nn.ModuleList(
-        ResBlock(chan_in if j == 0 else chan_out, chan_out, groups, act) for j in range(count)
-    )
+@dataclass(frozen=True)
+class TemporalStages:
+    """The stage layout the encoder and decoder share."""
+
+    filters: int
+    num_res_blocks: int
+    channel_multipliers: tuple
+    temporal_downsample: tuple
+    num_groups: int
+    activation: type
+
+    @property
+    def widths(self) -> list[int]:
+        """Channel width of each stage."""
+        return [self.filters * m for m in self.channel_multipliers]
+
+    def res_stack(self, chan_in: int, chan_out: int) -> nn.ModuleList:
+        """`num_res_blocks` res blocks, the first mapping `chan_in` to `chan_out`."""
+        return nn.ModuleList(
+            ResBlock(chan_in if j == 0 else chan_out, chan_out, self.num_groups, self.activation)
+            for j in range(self.num_res_blocks)
+        )
 
 
 class TemporalEncoder(nn.Module):
     """Causal 3D conv encoder: stages of res blocks, stride-2 time convs between stages."""
 
-    def __init__(
-        self,
-        channels: int,
-        out_channels: int,
-        filters: int,
-        num_res_blocks: int,
-        channel_multipliers: tuple,
-        temporal_downsample: tuple,
-        num_groups: int,
-        activation: type,
-    ):
+    def __init__(self, channels: int, out_channels: int, stages: TemporalStages):
         super().__init__()
-        widths = [filters * m for m in channel_multipliers]
+        widths, filters = stages.widths, stages.filters
         self.conv_in = CausalConv3d(channels, filters, 3, bias=False)
         self.block_res_blocks = nn.ModuleList()
         # Identity keeps the list index of a stage without time downsampling (no weights).
         self.conv_blocks = nn.ModuleList()
         previous = filters
         for i, width in enumerate(widths):
-            self.block_res_blocks.append(
-                _res_stack(previous, width, num_res_blocks, num_groups, activation)
-            )
+            self.block_res_blocks.append(stages.res_stack(previous, width))
             previous = width
             if i < len(widths) - 1:
                 self.conv_blocks.append(
                     CausalConv3d(width, width, 3, time_stride=2)
-                    if temporal_downsample[i]
+                    if stages.temporal_downsample[i]
                     else nn.Identity()
                 )
-        self.res_blocks = _res_stack(previous, previous, num_res_blocks, num_groups, activation)
-        self.norm1 = nn.GroupNorm(num_groups, previous)
-        self.activate = activation()
+        self.res_blocks = stages.res_stack(previous, previous)
+        self.norm1 = nn.GroupNorm(stages.num_groups, previous)
+        self.activate = stages.activation()
         self.conv2 = CausalConv3d(previous, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -140,28 +147,16 @@ def depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
 class TemporalDecoder(nn.Module):
     """Mirror of `TemporalEncoder`; time upsampling by a conv to 2C channels then depth-to-time."""
 
-    def __init__(
-        self,
-        channels: int,
-        latent_channels: int,
-        filters: int,
-        num_res_blocks: int,
-        channel_multipliers: tuple,
-        temporal_downsample: tuple,
-        num_groups: int,
-        activation: type,
-    ):
+    def __init__(self, channels: int, latent_channels: int, stages: TemporalStages):
         super().__init__()
-        widths = [filters * m for m in channel_multipliers]
+        widths, temporal_downsample = stages.widths, stages.temporal_downsample
         self.time_factors = [2 if down else 1 for down in temporal_downsample]
         self.conv1 = CausalConv3d(latent_channels, widths[-1], 3)
-        self.res_blocks = _res_stack(widths[-1], widths[-1], num_res_blocks, num_groups, activation)
-        stages, ups = [], []
+        self.res_blocks = stages.res_stack(widths[-1], widths[-1])
+        blocks, ups = [], []
         previous = widths[-1]
         for i in reversed(range(len(widths))):
-            stages.insert(
-                0, _res_stack(previous, widths[i], num_res_blocks, num_groups, activation)
-            )
+            blocks.insert(0, stages.res_stack(previous, widths[i]))
             previous = widths[i]
             if i > 0:
                 ups.insert(
@@ -170,11 +165,11 @@ class TemporalDecoder(nn.Module):
                     if temporal_downsample[i - 1]
                     else nn.Identity(),
                 )
-        self.block_res_blocks = nn.ModuleList(stages)
+        self.block_res_blocks = nn.ModuleList(blocks)
         # conv_blocks[i - 1] follows stage i (the release's indexing).
         self.conv_blocks = nn.ModuleList(ups)
-        self.norm1 = nn.GroupNorm(num_groups, previous)
-        self.activate = activation()
+        self.norm1 = nn.GroupNorm(stages.num_groups, previous)
+        self.activate = stages.activation()
         self.conv_out = CausalConv3d(previous, channels, 3)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -234,18 +229,18 @@ class TemporalVAE(nn.Module):
         }
         self.time_downsample_factor = 2 ** sum(bool(d) for d in temporal_downsample)
         self.out_channels = in_out_channels
-        shared = dict(
-            filters=filters,
-            num_res_blocks=num_res_blocks,
-            channel_multipliers=tuple(channel_multipliers),
-            temporal_downsample=tuple(temporal_downsample),
-            num_groups=num_groups,
-            activation=ACTIVATIONS[activation_fn],
+        stages = TemporalStages(
+            filters,
+            num_res_blocks,
+            tuple(channel_multipliers),
+            tuple(temporal_downsample),
+            num_groups,
+            ACTIVATIONS[activation_fn],
         )
-        self.encoder = TemporalEncoder(in_out_channels, 2 * latent_embed_dim, **shared)
+        self.encoder = TemporalEncoder(in_out_channels, 2 * latent_embed_dim, stages)
         self.quant_conv = CausalConv3d(2 * latent_embed_dim, 2 * embed_dim, 1)
         self.post_quant_conv = CausalConv3d(embed_dim, latent_embed_dim, 1)
-        self.decoder = TemporalDecoder(in_out_channels, latent_embed_dim, **shared)
+        self.decoder = TemporalDecoder(in_out_channels, latent_embed_dim, stages)
 
     def time_padding(self, num_frames: int) -> int:
         """Zero frames put in front so the frame count divides by the time factor."""
