@@ -279,3 +279,20 @@ def test_explicit_architecture_that_does_not_fit_the_weights_is_refused(tmp_path
 def test_unknown_config_key_is_named():
     with pytest.raises(ConfigError, match="micro_frames"):
         load_vae("unused", {"type": "OpenSoraVAE_V1_2", "micro_frames": 17})
+
+
+def test_release_group_counts_need_no_config(tmp_path):
+    # Widths divisible by the release's 32 groups: family and architecture come from the file.
+    autoencoder = dict(TINY_AUTOENCODER, block_out_channels=[32, 32, 64, 64], norm_num_groups=32)
+    config = tiny_v12_config()
+    config["vae_2d"] = dict(config["vae_2d"], autoencoder=autoencoder)
+    config["vae_temporal"] = {"type": "VAE_Temporal_SD", "filters": 32, "num_res_blocks": 1}
+    original = tiny_vae(config, seed=13)
+    save_file(original.state_dict(), str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "VideoAutoencoderPipeline", "micro_frame_size": 17})
+    )
+    loaded = load_vae(tmp_path)
+    assert loaded.temporal_vae.config == original.temporal_vae.config
+    assert loaded.spatial_vae.micro_batch_size == 4
+    _assert_same_outputs(loaded, original)
