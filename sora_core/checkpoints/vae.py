@@ -166,8 +166,10 @@ def _build(spec: VAESpec, autoencoder: dict, temporal: "dict | None", path: Path
     except ConfigError as error:
         raise CheckpointError(
             f"{str(path)!r}: cannot build the VAE its weights describe: {error}. Group counts "
-            "are not stored in weights; pass them in config (vae_2d.autoencoder.norm_num_groups,"
-            " vae_temporal.num_groups)"
+            "are not stored in weights; pass them in a config: {'type': "
+            "'VideoAutoencoderPipeline', 'vae_2d': {'type': 'VideoAutoencoderKL', 'autoencoder': "
+            "{'norm_num_groups': N}}, 'vae_temporal': {'type': 'VAE_Temporal_SD', 'num_groups': M}}"
+            " (or {'type': 'VideoAutoencoderKL', 'autoencoder': {...}} for an SD VAE)"
         ) from error
 
 
