@@ -167,7 +167,7 @@ def _build(spec: VAESpec, autoencoder: dict, temporal: "dict | None", path: Path
         raise CheckpointError(
             f"{str(path)!r}: cannot build the VAE its weights describe: {error}. Group counts "
             "are not stored in weights; pass them in a config: {'type': "
-            "'VideoAutoencoderPipeline', 'vae_2d': {'type': 'VideoAutoencoderKL', 'autoencoder': "
+            "'VideoAutoencoderPipeline', 'micro_frame_size': 17, 'vae_2d': {'type': 'VideoAutoencoderKL', 'autoencoder': "
             "{'norm_num_groups': N}}, 'vae_temporal': {'type': 'VAE_Temporal_SD', 'num_groups': M}}"
             " (or {'type': 'VideoAutoencoderKL', 'autoencoder': {...}} for an SD VAE)"
         ) from error
