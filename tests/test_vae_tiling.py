@@ -126,7 +126,7 @@ def test_micro_frame_chunks_are_encoded_independently():
         decoded = vae.decode(z, num_frames=51)
         assert decoded.shape == x.shape
         torch.testing.assert_close(
-            decoded[:, :, 17:34], vae.decode(second, num_frames=17), atol=1e-5, rtol=1e-5
+            decoded[:, :, 17:34], vae.decode(second, num_frames=17), atol=1e-4, rtol=1e-4
         )
 
 
