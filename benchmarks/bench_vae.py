@@ -1,0 +1,181 @@
+"""Decode time and peak memory of the Open-Sora VAEs, untiled and tiled.
+
+Each configuration runs in a fresh subprocess so peak memory is its own: on CUDA the
+allocator's peak over the decode, on the CPU the rise of the process's resident-set
+high-water mark during the decode. Weights are random (speed and memory do not depend on
+them) unless --checkpoint is given.
+
+Examples:
+  python benchmarks/bench_vae.py --frames 17 --height 256 --width 256 --tile-sizes 16 8
+  python benchmarks/bench_vae.py --size release --device cuda --dtype bf16 \\
+      --frames 51 --height 720 --width 1280 --tile-sizes 64 32 --memory-budget 8e9
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sora_core.checkpoints import load_vae  # noqa: E402
+from sora_core.dtypes import resolve_dtype  # noqa: E402
+from sora_core.vae import build_vae  # noqa: E402
+
+TINY_AUTOENCODER = {
+    "block_out_channels": [16, 32, 64, 64],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 8,
+}
+TINY_TEMPORAL = {"type": "VAE_Temporal_SD", "filters": 16, "num_groups": 8}
+
+
+def model_config(model: str, size: str) -> dict:
+    """The config dict of the benchmarked VAE (release widths or tiny widths)."""
+    if model == "sd":
+        config = {"type": "VideoAutoencoderKL", "micro_batch_size": 4}
+        return config if size == "release" else {**config, "autoencoder": TINY_AUTOENCODER}
+    if size == "release":
+        return {"type": "OpenSoraVAE_V1_2", "micro_frame_size": 17, "micro_batch_size": 4}
+    return {
+        "type": "VideoAutoencoderPipeline",
+        "vae_2d": {
+            "type": "VideoAutoencoderKL",
+            "micro_batch_size": 4,
+            "autoencoder": TINY_AUTOENCODER,
+        },
+        "vae_temporal": TINY_TEMPORAL,
+        "micro_frame_size": 17,
+    }
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def run_single(args, tiling: dict) -> dict:
+    """Peak memory of a first decode, then the median time of `repeats` more."""
+    device, dtype = torch.device(args.device), resolve_dtype(args.dtype)
+    if args.checkpoint:
+        vae = load_vae(args.checkpoint, dtype=dtype, device=args.device)
+    else:
+        vae = build_vae(model_config(args.model, args.size)).to(device, dtype)
+    if tiling.get("budget"):
+        chosen = vae.auto_tiling(args.height, args.width, int(tiling["budget"]))
+        tiling["chosen_tile_size"] = chosen.tile_size if chosen else None
+    else:
+        vae.set_tiling(tiling.get("tile_size"), tiling.get("overlap"))
+    frames_latent, h, w = vae.get_latent_size([args.frames, args.height, args.width])
+    z = torch.randn(1, vae.out_channels, frames_latent, h, w, device=device, dtype=dtype)
+    times = []
+    with torch.inference_mode():
+        # Peak memory of the first decode, from a fresh process: later decodes on the CPU
+        # reuse memory the allocator keeps, which would hide their peak.
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        else:
+            base = _rss_kib("VmRSS") * 1024
+        vae.decode(z, num_frames=args.frames)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated() - base
+        else:
+            peak = _rss_kib("VmHWM") * 1024 - base
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            vae.decode(z, num_frames=args.frames)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    estimate = vae.estimate_decode_bytes(*(2 * [vae.tiling.tile_size] if vae.tiling else [h, w]))
+    return {
+        **tiling,
+        "median_s": statistics.median(times),
+        "runs": len(times),
+        "peak_bytes": peak,
+        "estimate_bytes": estimate,
+    }
+
+
+def main() -> None:
+    """Parse arguments, run each tiling in its own process, print a table (and JSON)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", choices=["v1.2", "sd"], default="v1.2")
+    parser.add_argument(
+        "--size",
+        choices=["tiny", "release"],
+        default="tiny",
+        help="tiny widths (CPU) or the released architecture",
+    )
+    parser.add_argument("--checkpoint", help="load real weights from this path instead")
+    parser.add_argument("--frames", type=int, default=17)
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument(
+        "--tile-sizes",
+        type=int,
+        nargs="*",
+        default=[16],
+        help="tile sizes in latent cells to compare with the untiled decode",
+    )
+    parser.add_argument("--overlap", type=int, default=None, help="default: a quarter tile")
+    parser.add_argument(
+        "--memory-budget",
+        type=float,
+        default=None,
+        help="also run the automatic tiling for this many bytes",
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--single", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.single:
+        print(json.dumps(run_single(args, json.loads(args.single))))
+        return
+    configs = [{"tile_size": None}] + [
+        {"tile_size": size, "overlap": args.overlap} for size in args.tile_sizes
+    ]
+    if args.memory_budget:
+        configs.append({"budget": args.memory_budget})
+    results = []
+    for tiling in configs:
+        command = [sys.executable, __file__, *sys.argv[1:], "--single", json.dumps(tiling)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    print(
+        f"{args.model} ({args.size}) decode {args.frames}x{args.height}x{args.width} "
+        f"on {args.device} {args.dtype}, median of {args.repeats}"
+    )
+    print(f"{'tiling':<28}{'time s':>10}{'peak MiB':>12}{'estimate MiB':>14}")
+    for row in results:
+        if row.get("budget"):
+            name = f"auto {row['budget'] / 2**20:.0f} MiB -> {row['chosen_tile_size']}"
+        elif row["tile_size"]:
+            name = f"tile {row['tile_size']} overlap {row.get('overlap') or row['tile_size'] // 4}"
+        else:
+            name = "untiled"
+        print(
+            f"{name:<28}{row['median_s']:>10.3f}{row['peak_bytes'] / 2**20:>12.1f}"
+            f"{row['estimate_bytes'] / 2**20:>14.1f}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""What both video VAEs share: input checks, tiling settings and the latent format."""
+
+import torch
+from torch import nn
+
+from ..errors import VideoShapeError
+from .tiling import Tiling, make_tiling, tiling_for_budget
+
+# Activations alive at once at a decoder's widest point (input, norm, conv output, residual).
+LIVE_ACTIVATIONS = 4
+
+
+class VideoVAE(nn.Module):
+    """Base of the per-frame SD VAE and the 1.2 spatial+temporal VAE (`B, C, T, H, W` tensors).
+
+    Subclasses set `family`, `spatial_factor`, `temporal_factor`, `in_channels`,
+    `out_channels` and define `encode`, `decode`, `get_latent_size` and
+    `estimate_decode_bytes(latent_height, latent_width, batch)`.
+    """
+
+    family: str
+    spatial_factor: int = 8
+    temporal_factor: int = 1
+    in_channels: int = 3
+
+    def __init__(self):
+        super().__init__()
+        self.tiling: Tiling | None = None
+        self._latent_format = None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the weights."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point type of the weights."""
+        return next(self.parameters()).dtype
+
+    def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
+        """Tile frames into `tile_size`-cell squares sharing `overlap` cells; None turns it off."""
+        self.tiling = make_tiling(tile_size, overlap)
+
+    def auto_tiling(
+        self, height: int, width: int, memory_budget: int, batch: int = 1
+    ) -> "Tiling | None":
+        """Choose and set the largest tiling whose decode fits `memory_budget` bytes of activations."""
+        self.check_pixel_size(height, width)
+        latent_h, latent_w = height // self.spatial_factor, width // self.spatial_factor
+        self.tiling = tiling_for_budget(
+            lambda h, w: self.estimate_decode_bytes(h, w, batch),
+            latent_h,
+            latent_w,
+            memory_budget,
+        )
+        return self.tiling
+
+    @property
+    def latent_format(self):
+        """Channels, factors and a latent-to-RGB preview map fitted on this VAE (cached)."""
+        if self._latent_format is None:
+            from .latent_format import fit_latent_format
+
+            self._latent_format = fit_latent_format(self)
+        return self._latent_format
+
+    def check_pixel_size(self, height: int, width: int) -> None:
+        """Raise `VideoShapeError` unless both sides are positive multiples of the spatial factor."""
+        factor = self.spatial_factor
+        for name, size in (("height", height), ("width", width)):
+            if size < factor or size % factor:
+                raise VideoShapeError(
+                    f"{name}: {size} pixels; the VAE needs a positive multiple of {factor} "
+                    f"(e.g. {max(factor, size // factor * factor)} or "
+                    f"{(size // factor + 1) * factor})"
+                )
+
+    def check_video(self, video: torch.Tensor) -> None:
+        """Validate a pixel video `(B, 3, T, H, W)` before encoding it."""
+        if video.ndim != 5:
+            raise VideoShapeError(
+                f"video: shape {tuple(video.shape)}; expected 5 dims (B, {self.in_channels}, "
+                "T, H, W) with values in [-1, 1]"
+            )
+        if video.shape[1] != self.in_channels:
+            raise VideoShapeError(
+                f"video: {video.shape[1]} channels in shape {tuple(video.shape)}; expected "
+                f"{self.in_channels} (RGB) on dim 1 of (B, C, T, H, W)"
+            )
+        if video.shape[2] < 1:
+            raise VideoShapeError("video: 0 frames; expected at least 1")
+        self.check_pixel_size(video.shape[3], video.shape[4])
+
+    def check_latent(self, latent: torch.Tensor) -> None:
+        """Validate a latent `(B, C, T, h, w)` before decoding it."""
+        if latent.ndim != 5 or latent.shape[1] != self.out_channels:
+            raise VideoShapeError(
+                f"latent: shape {tuple(latent.shape)}; expected (B, {self.out_channels}, T, h, w)"
+            )
+        if min(latent.shape[2:]) < 1:
+            raise VideoShapeError(f"latent: shape {tuple(latent.shape)} has an empty dimension")

@@ -1,0 +1,170 @@
+"""`OpenSoraVAE_V1_2` (the reference's `VideoAutoencoderPipeline`): the per-frame spatial VAE
+followed by the temporal VAE, in independent `micro_frame_size`-frame chunks, with the
+release's per-channel shift and scale on the latents.
+"""
+
+import torch
+
+from ..errors import ConfigError, VideoShapeError
+from .base import LIVE_ACTIVATIONS, VideoVAE
+from .posterior import DiagonalGaussian, NoiseFn, cpu_noise, device_noise
+from .spatial import VideoAutoencoderKL
+from .temporal import TemporalVAE
+from .tiling import map_tiles
+
+# Latent statistics of the released 1.2 VAE: the sampler sees (z - shift) / scale.
+V12_SHIFT = (-0.10, 0.34, 0.27, 0.98)
+V12_SCALE = (3.85, 2.32, 2.33, 3.06)
+
+
+def _channel_buffer(values, channels: int, name: str) -> torch.Tensor:
+    tensor = torch.tensor(values, dtype=torch.float32)
+    if tensor.ndim == 0:
+        return tensor
+    if tensor.numel() != channels:
+        raise ConfigError(
+            f"{name}: {list(values)} has {tensor.numel()} values; expected "
+            f"{channels} (one per latent channel) or a single number"
+        )
+    return tensor.reshape(1, channels, 1, 1, 1)
+
+
+class OpenSoraVAE(VideoVAE):
+    """Spatial VAE (x8 in H, W) then temporal VAE (x4 in T), chunked by `micro_frame_size`."""
+
+    family = "v1.2"
+
+    def __init__(
+        self,
+        spatial_vae: VideoAutoencoderKL,
+        temporal_vae: TemporalVAE,
+        micro_frame_size: "int | None" = 17,
+        shift=V12_SHIFT,
+        scale=V12_SCALE,
+    ):
+        super().__init__()
+        if micro_frame_size is not None and (
+            not isinstance(micro_frame_size, int) or micro_frame_size < 1
+        ):
+            raise ConfigError(
+                f"micro_frame_size: {micro_frame_size!r}; expected a positive integer or None"
+            )
+        self.spatial_vae = spatial_vae
+        self.temporal_vae = temporal_vae
+        self.micro_frame_size = micro_frame_size
+        self.out_channels = temporal_vae.out_channels
+        self.spatial_factor = spatial_vae.spatial_factor
+        self.temporal_factor = temporal_vae.time_downsample_factor
+        self.micro_z_frame_size = (
+            None if micro_frame_size is None else temporal_vae.latent_frames(micro_frame_size)
+        )
+        self.register_buffer("scale", _channel_buffer(scale, self.out_channels, "scale"))
+        self.register_buffer("shift", _channel_buffer(shift, self.out_channels, "shift"))
+
+    def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
+        """Tile both stages (the temporal VAE at latent resolution, the spatial VAE per frame)."""
+        super().set_tiling(tile_size, overlap)
+        self.spatial_vae.tiling = self.tiling
+
+    def auto_tiling(self, height: int, width: int, memory_budget: int, batch: int = 1):
+        """Choose the tiling for both stages from a memory budget (bytes of activations)."""
+        tiling = super().auto_tiling(height, width, memory_budget, batch)
+        self.spatial_vae.tiling = tiling
+        return tiling
+
+    def _pixel_chunks(self, frames: int) -> list[tuple[int, int]]:
+        step = self.micro_frame_size or frames
+        return [(start, min(start + step, frames)) for start in range(0, frames, step)]
+
+    def latent_frames(self, num_frames: int) -> int:
+        """Latent frames for `num_frames` pixel frames (each chunk padded and encoded alone)."""
+        return sum(
+            self.temporal_vae.latent_frames(stop - start)
+            for start, stop in self._pixel_chunks(num_frames)
+        )
+
+    def frame_counts_for(self, latent_frames: int) -> range:
+        """Every pixel frame count whose encoding has `latent_frames` latent frames."""
+        if self.micro_frame_size is None:
+            factor = self.temporal_factor
+            return range(factor * (latent_frames - 1) + 1, factor * latent_frames + 1)
+        full, rest = divmod(latent_frames, self.micro_z_frame_size)
+        base = full * self.micro_frame_size
+        if rest == 0:
+            return range(base, base + 1)
+        tails = [
+            n for n in range(1, self.micro_frame_size) if self.temporal_vae.latent_frames(n) == rest
+        ]
+        return range(base + tails[0], base + tails[-1] + 1) if tails else range(0)
+
+    def encode(
+        self, x: torch.Tensor, sample_posterior: bool = True, noise: "NoiseFn | None" = None
+    ) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, 4, T', H/8, W/8)."""
+        self.check_video(x)
+        spatial = self.spatial_vae.encode(x, sample_posterior, noise or device_noise)
+        latents = []
+        for start, stop in self._pixel_chunks(spatial.shape[2]):
+            moments = map_tiles(
+                self.temporal_vae.encode_moments, spatial[:, :, start:stop], self.tiling, 1, 1
+            )
+            posterior = DiagonalGaussian(moments)
+            latents.append(posterior.latent(sample_posterior, noise or cpu_noise))
+        return (torch.cat(latents, dim=2) - self.shift) / self.scale
+
+    def decode(self, z: torch.Tensor, num_frames: "int | None" = None) -> torch.Tensor:
+        """(B, 4, T', h, w) -> (B, 3, num_frames, 8h, 8w).
+
+        `num_frames` defaults to the smallest count the latent can hold (17 per full
+        chunk, 1 for a single latent frame), which is what Open-Sora's frame counts give.
+        """
+        self.check_latent(z)
+        valid = self.frame_counts_for(z.shape[2])
+        if num_frames is None:
+            num_frames = valid.start
+        if num_frames not in valid:
+            raise VideoShapeError(
+                f"num_frames: {num_frames} cannot come from {z.shape[2]} latent frames; "
+                f"valid counts are {valid.start}..{valid.stop - 1}"
+            )
+        z = z * self.scale.to(z.dtype) + self.shift.to(z.dtype)
+        step = self.micro_z_frame_size or z.shape[2]
+        remaining, pieces = num_frames, []
+        for start in range(0, z.shape[2], step):
+            frames = min(self.micro_frame_size or remaining, remaining)
+            pieces.append(
+                map_tiles(
+                    lambda chunk, frames=frames: self.temporal_vae.decode(chunk, frames),
+                    z[:, :, start : start + step],
+                    self.tiling,
+                    1,
+                    1,
+                )
+            )
+            remaining -= frames
+        return self.spatial_vae.decode(torch.cat(pieces, dim=2))
+
+    def get_latent_size(self, input_size: list) -> list:
+        """[T, H, W] -> [T', H // 8, W // 8] as the reference computes it (None passes through)."""
+        frames, height, width = self.spatial_vae.get_latent_size(input_size)
+        if frames is not None:
+            frames = self.latent_frames(frames)
+        return [frames, height, width]
+
+    def estimate_decode_bytes(
+        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+    ) -> int:
+        """Estimated peak activation bytes of decoding one tile (worse of the two stages)."""
+        z_frames = self.micro_z_frame_size or self.latent_frames(frames)
+        temporal = (
+            batch
+            * LIVE_ACTIVATIONS
+            * latent_height
+            * latent_width
+            * self.temporal_vae.peak_elements_per_cell(z_frames)
+            * self.dtype.itemsize
+        )
+        return max(
+            temporal,
+            self.spatial_vae.estimate_decode_bytes(latent_height, latent_width, batch, frames),
+        )
