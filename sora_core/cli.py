@@ -2,21 +2,28 @@
 
 import sys
 
-
-def _not_yet(command: str, what: str) -> int:
-    print(
-        f"{command}: {what} is not yet available in this version of comfyui-opensora. "
-        "Run `python -m sora_core.selfcheck` to check the installation.",
-        file=sys.stderr,
-    )
-    return 2
+from .errors import SoraError
 
 
 def generate_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-generate` (Open-Sora's inference script)."""
-    return _not_yet("opensora-generate", "video generation")
+    from .generate_cli import PROGRAM, generate
+
+    try:
+        return generate(argv)
+    except SoraError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
 
 
 def train_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-train` (Open-Sora's training script)."""
-    return _not_yet("opensora-train", "training")
+    print(
+        "opensora-train: training is not yet available in this version of comfyui-opensora. "
+        "Run `python -m sora_core.selfcheck` to check the installation.",
+        file=sys.stderr,
+    )
+    return 2

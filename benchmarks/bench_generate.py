@@ -1,0 +1,62 @@
+"""Time the generation pipeline end to end with the demo's tiny random models.
+
+Measures `sora_core.pipeline.generate_batch` (text encoding, sampling, VAE decoding,
+long-video loops) with the models built once, and reports the median over repeats and
+the peak memory. The models are toys: this measures the pipeline's own overhead and the
+shape of the work, not Open-Sora's real speed.
+
+    python benchmarks/bench_generate.py --frames 51 --size 144 256 --steps 10 --repeats 3
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from sora_core.conditioning import LongVideoSettings
+from sora_core.pipeline import Placement, default_clip_settings, generate_batch, peak_memory
+from sora_core.pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, demo_models
+
+
+def main(argv: "list[str] | None" = None) -> None:
+    """Parse the options, build the demo models and time `generate_batch`."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=51, help="frames per clip")
+    parser.add_argument("--size", type=int, nargs=2, default=(144, 256), metavar=("H", "W"))
+    parser.add_argument("--steps", type=int, default=10, help="sampling steps")
+    parser.add_argument("--loops", type=int, default=1, help="long-video loops")
+    parser.add_argument("--batch", type=int, default=1, help="prompts per batch")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (median reported)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    placement = Placement.create(args.device, args.dtype)
+    scheduler = {**DEMO_CONFIG["scheduler"], "num_sampling_steps": args.steps}
+    models = demo_models({**DEMO_CONFIG, "scheduler": scheduler}, placement)
+    settings = default_clip_settings(
+        "1.2",
+        image_size=tuple(args.size),
+        num_frames=args.frames,
+        long_video=LongVideoSettings(loop=args.loops),
+    )
+    prompts = [DEMO_PROMPT] * args.batch
+    generate_batch(models, prompts, settings, noise=0)  # warm-up
+    times = []
+    for repeat in range(args.repeats):
+        started = time.perf_counter()
+        video = generate_batch(models, prompts, settings, noise=repeat).video
+        times.append(time.perf_counter() - started)
+    print(
+        f"generate_batch {tuple(video.shape)} ({args.steps} steps, {args.loops} loop(s), "
+        f"{placement.device}, {args.dtype}): median {statistics.median(times):.2f} s over "
+        f"{args.repeats} runs (min {min(times):.2f} s); {peak_memory(placement)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
