@@ -22,6 +22,8 @@ REQUIRED_MODULES = (
     "sentencepiece",
     "numpy",
     "tqdm",
+    "yaml",
+    "PIL",
 )
 
 

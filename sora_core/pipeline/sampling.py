@@ -1,0 +1,94 @@
+"""One clip's latent: draw the noise, write the condition latents in, run the sampler.
+
+Random numbers come from one `NoiseSource` for the whole run, in the reference's order
+(reference encodes, then per loop: the initial latent, then the sampler's per-step draws),
+so a seed reproduces a video on any device and the parity tests can replay recorded draws.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ..conditioning import MaskStrategy, apply_mask_strategy
+from ..geometry import prepare_multi_resolution_info
+from ..samplers import NoiseSource, Sampler, StepCallback, TextConditioning, as_noise_source
+
+# Open-Sora's `multi_resolution` per release: the size conditioning each transformer reads.
+MULTI_RESOLUTION = {"1.0": None, "1.1": "STDiT2", "1.2": "STDiT2"}
+
+
+def size_conditioning(
+    batch_size: int,
+    image_size: "Sequence[int]",
+    num_frames: int,
+    fps: float,
+    multi_resolution: "str | None" = "STDiT2",
+    device: "torch.device | str" = "cpu",
+) -> "dict[str, torch.Tensor]":
+    """The model's size arguments (`height`, `width`, `num_frames`, `ar`, `fps`), float32 (B,).
+
+    Kept in float32 whatever the model dtype: the sampler's timestep transform reads them,
+    and the model casts them to its own dtype.
+    """
+    return prepare_multi_resolution_info(
+        multi_resolution, batch_size, image_size, num_frames, fps, device, torch.float32
+    )
+
+
+def draw_latent(
+    noise: NoiseSource,
+    batch_size: int,
+    channels: int,
+    latent_size: "Sequence[int]",
+    device: "torch.device | str" = "cpu",
+) -> torch.Tensor:
+    """Initial noise (B, C, T, H, W) in float32: one draw from `noise`."""
+    return noise.randn((batch_size, channels, *latent_size), torch.device(device))
+
+
+def sample_latent(
+    model,
+    sampler: Sampler,
+    text: "TextConditioning | Mapping[str, Any]",
+    latent: torch.Tensor,
+    *,
+    noise: "NoiseSource | torch.Generator | int | None" = None,
+    references: "Sequence[Sequence[torch.Tensor]] | None" = None,
+    mask_strategies: "Sequence[MaskStrategy] | None" = None,
+    loop_index: int = 0,
+    align: "int | None" = None,
+    model_kwargs: "Mapping[str, torch.Tensor] | None" = None,
+    frame_mask: "torch.Tensor | None" = None,
+    always_mask: bool = True,
+    callback: "StepCallback | None" = None,
+    guidance_scale: "float | None" = None,
+) -> torch.Tensor:
+    """Denoise one clip: condition `latent` (B, C, T, H, W) in place, then sample it.
+
+    `references[i]` are prompt i's encoded reference latents (C, T_ref, H, W) and
+    `mask_strategies[i]` its strategy (string or `ConditionFrames` list); the groups of
+    `loop_index` are written into `latent` and give the per-frame edit mask. An explicit
+    `frame_mask` (B, T) replaces the strategy's. `always_mask` passes an all-ones mask when
+    nothing is conditioned, as Open-Sora 1.2's inference does (its sampler then draws
+    noise at every step); `model_kwargs` are the size arguments of `size_conditioning`.
+    Returns the float32 latent.
+    """
+    batch = latent.shape[0]
+    if frame_mask is None and mask_strategies is not None:
+        frame_mask = apply_mask_strategy(
+            latent, references or [[] for _ in range(batch)], mask_strategies, loop_index, align
+        )
+    if frame_mask is None and always_mask:
+        frame_mask = torch.ones(batch, latent.shape[2], device=latent.device)
+    text = TextConditioning.from_mapping(text)
+    return sampler.sample(
+        model,
+        latent,
+        text,
+        model_kwargs=dict(model_kwargs or {}),
+        frame_mask=frame_mask,
+        noise=as_noise_source(noise),
+        callback=callback,
+        guidance_scale=guidance_scale,
+    )
