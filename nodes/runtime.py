@@ -65,11 +65,17 @@ class ManagedModel:
 
     def load(self) -> torch.device:
         """Bring the weights to the compute device (ComfyUI may offload others) and return it."""
-        if self.patcher is not None:
-            # Our layers are not comfy.ops layers, so partial (lowvram) loading could leave
-            # weights behind on the CPU; the memory manager frees room for a full load instead.
-            _comfy("comfy.model_management").load_models_gpu([self.patcher], force_full_load=True)
-        return self.load_device
+        return load_together(self)
+
+
+def load_together(*models: ManagedModel) -> torch.device:
+    """Load every model to its compute device in one request (so none evicts another)."""
+    patchers = [model.patcher for model in models if model.patcher is not None]
+    if patchers:
+        # Our layers are not comfy.ops layers, so partial (lowvram) loading could leave
+        # weights behind on the CPU; the memory manager frees room for a full load instead.
+        _comfy("comfy.model_management").load_models_gpu(patchers, force_full_load=True)
+    return models[0].load_device
 
 
 class _Holder(torch.nn.Module):
@@ -81,9 +87,7 @@ class _Holder(torch.nn.Module):
         self.device = device
 
 
-def manage(
-    module: torch.nn.Module, devices: "tuple[torch.device, torch.device]"
-) -> ManagedModel:
+def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]") -> ManagedModel:
     """Wrap `module` for ComfyUI's model management between (compute, rest) `devices`.
 
     Outside ComfyUI it stays where it is.
@@ -125,10 +129,12 @@ class Progress:
         self.bar = utils.ProgressBar(total) if utils is not None else None
         self.total = total
         self.done = 0
+        self.updates = 0
 
-    def advance(self, units: int = 1, preview_rgb: "torch.Tensor | None" = None) -> None:
-        """Count `units` more as done; `preview_rgb` (3, H, W) in [-1, 1] is shown on the node."""
-        self.done = min(self.total, self.done + units)
+    def set(self, done: int, total: int, preview_rgb: "torch.Tensor | None" = None) -> None:
+        """`done` of `total` units finished; `preview_rgb` (3, H, W) in [-1, 1] is shown."""
+        self.done, self.total = min(done, total), total
+        self.updates += 1
         if self.bar is not None:
             preview = _preview_image(preview_rgb) if preview_rgb is not None else None
             self.bar.update_absolute(self.done, self.total, preview)

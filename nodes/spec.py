@@ -5,6 +5,7 @@ same declarations to check them by ComfyUI's rules (`schema_problems`) and call 
 directly, so the two can never drift apart.
 """
 
+import inspect
 import keyword
 import re
 from collections.abc import Callable, Sequence
@@ -87,16 +88,44 @@ class NodeSpec:
         return next(item for item in self.inputs if item.name == name)
 
 
-def check_combo(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
-    """Combo membership, which ComfyUI 0.3.64 does not check for V3 nodes itself."""
+def check_widgets(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
+    """Combo membership and number ranges of the widget values given (None = linked, skipped).
+
+    ComfyUI 0.3.64 never checks V3 combo values, and skips its own range check for every
+    input a node's `validate_inputs` names, so the adapter checks both here.
+    """
     for item in node.inputs:
-        if item.type != COMBO or values.get(item.name) is None:
+        value = values.get(item.name)
+        if value is None:
             continue
-        choices = item.choices()
-        if values[item.name] not in choices:
-            shown = choices if len(choices) <= 12 else [*choices[:12], "..."]
-            return f"{item.name}: {values[item.name]!r} is not one of {shown}"
+        if item.type == COMBO:
+            choices = item.choices()
+            if value not in choices:
+                shown = choices if len(choices) <= 12 else [*choices[:12], "..."]
+                return f"{item.name}: {value!r} is not one of {shown}"
+        elif item.type in (INT, FLOAT):
+            if item.min is not None and value < item.min:
+                return f"{item.name}: {value} is below the minimum {item.min}"
+            if item.max is not None and value > item.max:
+                return f"{item.name}: {value} is above the maximum {item.max}"
     return True
+
+
+def validate_values(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
+    """What ComfyUI's `validate_inputs` returns: widget checks, then the node's own rules."""
+    result = check_widgets(node, values)
+    if result is True and node.validate is not None:
+        result = node.validate(**values)
+    return result
+
+
+def validated_names(node: NodeSpec) -> "list[str]":
+    """Inputs `validate_inputs` must receive: combos and those the node's rule names."""
+    names = [item.name for item in node.inputs if item.type == COMBO]
+    if node.validate is not None:
+        parameters = inspect.signature(node.validate).parameters
+        names += [name for name in parameters if name in {i.name for i in node.inputs}]
+    return list(dict.fromkeys(names))
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

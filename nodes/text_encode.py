@@ -43,13 +43,14 @@ def encode_prompt(
     t5, prompt: str, release: str, aesthetic_score: float, motion_score: float, camera_motion: str
 ) -> tuple:
     """Apply the release's prompt path, encode each loop's text once, keep them by loop."""
-    prepared = prepare_prompts(
-        [loop_prompt(prompt)],
-        release=release,
-        aesthetic_score=_given(aesthetic_score),
-        motion_score=_given(motion_score),
-        camera_motion=None if camera_motion == "none" else camera_motion,
-    )
+    options = {
+        "release": release,
+        "aesthetic_score": _given(aesthetic_score),
+        "motion_score": _given(motion_score),
+        "camera_motion": None if camera_motion == "none" else camera_motion,
+    }
+    typed = loop_prompt(prompt)
+    prepared = prepare_prompts([typed], **options)
     if prepared.reference_paths[0] or prepared.mask_strategies[0]:
         raise PromptError(
             "prompt: its JSON gives reference_path/mask_strategy; in ComfyUI connect the "
@@ -68,7 +69,7 @@ def encode_prompt(
         )
         for index, (first_loop, text) in enumerate(zip(first_loops or [0], texts, strict=True))
     )
-    return PromptConditioning(segments, release), "\n".join(texts)
+    return PromptConditioning(typed, segments=segments, **options), "\n".join(texts)
 
 
 def check_text_inputs(

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sora_core.conditioning import ConditionFrames
+from sora_core.errors import PromptError
 
 from .runtime import ManagedModel
 
@@ -57,14 +58,33 @@ class PromptSegment:
 
 @dataclass(frozen=True, eq=False)
 class PromptConditioning:
-    """The text encode node's output: one encoded segment per loop prompt, ordered by loop."""
+    """The text encode node's output: the typed prompt, its options and every segment encoded.
 
-    segments: "tuple[PromptSegment, ...]"
+    `prompt` is in Open-Sora's per-loop syntax; the pipeline prepares it again with the same
+    options and finds each loop's text among `segments` (`encode`), so nothing is re-encoded.
+    """
+
+    prompt: str
     release: str
+    aesthetic_score: "float | None"
+    motion_score: "float | None"
+    camera_motion: "str | None"
+    segments: "tuple[PromptSegment, ...]"
 
-    def for_loop(self, loop_index: int) -> PromptSegment:
-        """The segment that applies to loop `loop_index` (the last one starting at or before it)."""
-        return [s for s in self.segments if s.first_loop <= loop_index][-1]
+    def encode(self, texts: "list[str]") -> "dict[str, torch.Tensor]":
+        """The text encoder contract over the stored encodings: {"y": [B,1,L,D], "mask": [B,L]}."""
+        by_text = {segment.text: segment for segment in self.segments}
+        missing = [text for text in texts if text not in by_text]
+        if missing:
+            raise PromptError(
+                f"conditioning: no encoding for {missing[0]!r}; re-run the text encode node "
+                f"(it encoded {list(by_text)})"
+            )
+        found = [by_text[text] for text in texts]
+        return {
+            "y": torch.cat([segment.y for segment in found]),
+            "mask": torch.cat([segment.mask for segment in found]),
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,3 +93,11 @@ class MaskStrategyValue:
 
     references: "tuple[torch.Tensor, ...]" = ()
     conditions: "tuple[ConditionFrames, ...]" = field(default=())
+
+
+@dataclass(frozen=True, eq=False)
+class VideoFrames:
+    """Frames [T, H, W, 3] in 0..1 and their rate; inside ComfyUI it becomes a VIDEO."""
+
+    frames: torch.Tensor
+    fps: float
