@@ -1,18 +1,15 @@
 """The pack's ComfyUI nodes: thin adapters from ComfyUI values to `sora_core` calls.
 
-Imported only inside ComfyUI (through the pack's `__init__.py`); every model import
-happens inside node functions so that a missing optional dependency cannot stop the
-pack from loading.
+Declarations (`catalog.SPECS`) and their functions import no ComfyUI module, so tests use
+them directly; `OpenSoraExtension` (built by `v3.py`, inside ComfyUI only) is loaded on
+first use. Model imports happen inside node functions, so a missing optional dependency
+cannot stop the pack from loading.
 """
 
-from .comfy import ComfyExtension, io
 
+def __getattr__(name: str):
+    if name == "OpenSoraExtension":
+        from .extension import OpenSoraExtension
 
-class OpenSoraExtension(ComfyExtension):
-    """Lists the pack's nodes for ComfyUI's V3 loader."""
-
-    async def get_node_list(self) -> "list[type[io.ComfyNode]]":
-        return list(NODES)
-
-
-NODES: "list[type[io.ComfyNode]]" = []
+        return OpenSoraExtension
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

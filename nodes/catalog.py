@@ -1,0 +1,11 @@
+"""Every node the pack offers, in menu order (plain declarations; no ComfyUI import)."""
+
+from . import loaders, mask_strategy, sampling, text_encode, vae_nodes
+
+SPECS = (
+    *loaders.SPECS,
+    *text_encode.SPECS,
+    *mask_strategy.SPECS,
+    *sampling.SPECS,
+    *vae_nodes.SPECS,
+)

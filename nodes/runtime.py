@@ -1,0 +1,141 @@
+"""ComfyUI's runtime services for the nodes, and quiet stand-ins outside ComfyUI.
+
+Inside ComfyUI: devices and memory from `comfy.model_management` (so `--cpu`, `--lowvram`
+and offloading apply), models wrapped in `ModelPatcher`, `comfy.utils.ProgressBar` with
+latent previews, and interruption between steps. Outside (tests, scripts) the same calls
+run on the CPU and report nothing. `comfy` modules are imported lazily, here only.
+"""
+
+from dataclasses import dataclass
+from importlib import import_module
+
+import torch
+
+
+def _comfy(module: str):
+    """A `comfy` module when running inside ComfyUI, else None."""
+    try:
+        return import_module(module)
+    except ImportError:
+        return None
+
+
+def inside_comfyui() -> bool:
+    """True when ComfyUI's model management is importable."""
+    return _comfy("comfy.model_management") is not None
+
+
+def check_interrupted() -> None:
+    """Raise ComfyUI's interruption exception if the user pressed Cancel (no-op outside)."""
+    management = _comfy("comfy.model_management")
+    if management is not None:
+        management.throw_exception_if_processing_interrupted()
+
+
+def intermediate_device() -> torch.device:
+    """Where node outputs (frames, latents) live between nodes: the CPU unless --gpu-only."""
+    management = _comfy("comfy.model_management")
+    return management.intermediate_device() if management else torch.device("cpu")
+
+
+# (load device, offload device) per model role, from ComfyUI's placement rules.
+_DEVICE_RULES = {
+    "diffusion": ("get_torch_device", "unet_offload_device"),
+    "vae": ("vae_device", "vae_offload_device"),
+    "text_encoder": ("text_encoder_device", "text_encoder_offload_device"),
+}
+
+
+def model_devices(role: str) -> "tuple[torch.device, torch.device]":
+    """(device to compute on, device to rest on) for a model `role`."""
+    management = _comfy("comfy.model_management")
+    if management is None:
+        return torch.device("cpu"), torch.device("cpu")
+    load, offload = _DEVICE_RULES[role]
+    return getattr(management, load)(), getattr(management, offload)()
+
+
+@dataclass
+class ManagedModel:
+    """A module under ComfyUI's memory manager (a `ModelPatcher`), or a plain CPU module."""
+
+    module: torch.nn.Module
+    patcher: object = None
+    load_device: torch.device = torch.device("cpu")
+
+    def load(self) -> torch.device:
+        """Bring the weights to the compute device (ComfyUI may offload others) and return it."""
+        return load_together(self)
+
+
+def load_together(*models: ManagedModel) -> torch.device:
+    """Load every model to its compute device in one request (so none evicts another)."""
+    patchers = [model.patcher for model in models if model.patcher is not None]
+    if patchers:
+        # Our layers are not comfy.ops layers, so partial (lowvram) loading could leave
+        # weights behind on the CPU; the memory manager frees room for a full load instead.
+        _comfy("comfy.model_management").load_models_gpu(patchers, force_full_load=True)
+    return models[0].load_device
+
+
+class _Holder(torch.nn.Module):
+    """Gives ModelPatcher the writable `device` attribute it sets (our modules' is a property)."""
+
+    def __init__(self, inner: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.inner = inner
+        self.device = device
+
+
+def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]") -> ManagedModel:
+    """Wrap `module` for ComfyUI's model management between (compute, rest) `devices`.
+
+    Outside ComfyUI it stays where it is.
+    """
+    patcher_module = _comfy("comfy.model_patcher")
+    if patcher_module is None:
+        return ManagedModel(module)
+    load_device, offload_device = devices
+    module.to(offload_device)
+    patcher = patcher_module.ModelPatcher(
+        _Holder(module, offload_device), load_device=load_device, offload_device=offload_device
+    )
+    return ManagedModel(module, patcher, load_device)
+
+
+def previews_enabled() -> bool:
+    """Whether ComfyUI was started with latent previews on (`--preview-method`)."""
+    cli_args = _comfy("comfy.cli_args")
+    if cli_args is None:
+        return False
+    return cli_args.args.preview_method != cli_args.LatentPreviewMethod.NoPreviews
+
+
+def _preview_image(rgb: torch.Tensor):
+    """(3, H, W) in [-1, 1] -> ComfyUI's preview tuple ("JPEG", PIL image, max size)."""
+    from PIL import Image
+
+    pixels = ((rgb.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    image = Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy())
+    max_size = _comfy("comfy.cli_args").args.preview_size
+    return "JPEG", image, max_size
+
+
+class Progress:
+    """A ComfyUI progress bar over `total` units; each update also checks for interruption."""
+
+    def __init__(self, total: int):
+        utils = _comfy("comfy.utils")
+        self.bar = utils.ProgressBar(total) if utils is not None else None
+        self.total = total
+        self.done = 0
+        self.updates = 0
+
+    def set(self, done: int, total: int, preview_rgb: "torch.Tensor | None" = None) -> None:
+        """`done` of `total` units finished; `preview_rgb` (3, H, W) in [-1, 1] is shown."""
+        self.done, self.total = min(done, total), total
+        self.updates += 1
+        if self.bar is not None:
+            preview = _preview_image(preview_rgb) if preview_rgb is not None else None
+            self.bar.update_absolute(self.done, self.total, preview)
+        check_interrupted()

@@ -1,0 +1,431 @@
+"""The sampler node (one clip -> LATENT) and the long-video node (all loops -> frames).
+
+Both hand the work to `sora_core.pipeline`; here ComfyUI values become pipeline arguments:
+widgets -> clip size, frame count and sampler config; the seed -> the run's noise source;
+step callbacks -> ComfyUI's progress bar, previews and interruption.
+"""
+
+from collections.abc import Callable
+
+from sora_core.aspect_tables import ASPECT_RATIO_MAP, ASPECT_RATIOS
+from sora_core.conditioning import LongVideoSettings, apply_mask_strategy
+from sora_core.errors import ConfigError, MaskStrategyError
+from sora_core.geometry import get_image_size
+from sora_core.samplers import SCHEDULER_TYPES, GeneratorNoise, SamplerStep, build_scheduler
+
+from .runtime import Progress, intermediate_device, load_together, previews_enabled
+from .spec import (
+    COMBO,
+    CONDITIONING,
+    FLOAT,
+    IMAGE,
+    INT,
+    LATENT,
+    MASK_STRATEGY,
+    MAX_SEED,
+    MODEL,
+    VAE,
+    VIDEO,
+    Input,
+    NodeSpec,
+    Output,
+)
+from .values import MaskStrategyValue, PromptConditioning, VideoFrames
+from .video_frames import video_to_frames
+
+SAMPLERS = tuple(SCHEDULER_TYPES)
+RESOLUTIONS = tuple(ASPECT_RATIOS)
+ASPECT_RATIOS_HW = tuple(ASPECT_RATIO_MAP)
+
+
+def clip_size(resolution: str, aspect_ratio: str, width: int, height: int) -> "tuple[int, int]":
+    """(height, width): explicit when both are given, else Open-Sora's table entry."""
+    if width and height:
+        return height, width
+    if width or height:
+        raise ConfigError("width/height: give both (multiples of 16) or leave both 0")
+    return get_image_size(resolution, aspect_ratio)
+
+
+def frame_count(num_frames: int, duration: float, fps: float) -> int:
+    """Frames to generate: `duration` seconds at `fps` when given, else `num_frames`."""
+    return max(1, round(duration * fps)) if duration > 0 else num_frames
+
+
+def build_sampler(sampler_name: str, steps: int, cfg: float, version: str):
+    """A `sora_core` sampler; rectified flow gets Open-Sora 1.2's timestep transform."""
+    config = {"type": sampler_name, "num_sampling_steps": steps, "cfg_scale": cfg}
+    if sampler_name.startswith("rflow"):
+        config["use_timestep_transform"] = True
+    return build_scheduler(config, opensora_version=version)
+
+
+def check_release(model, conditioning: PromptConditioning) -> None:
+    """The prompt must be prepared the way the transformer's release expects."""
+    if conditioning.release != model.version:
+        raise ConfigError(
+            f"release: the prompt was encoded for Open-Sora {conditioning.release}, the "
+            f"transformer is {model.version}; set release to {model.version} on the text encode node"
+        )
+
+
+def step_reporter(vae, loops: int, steps: int) -> "Callable[[int, SamplerStep], None]":
+    """A (loop, step) callback: progress over loops x steps, latent previews, interruption."""
+    progress = Progress(loops * steps)
+    preview = previews_enabled()
+
+    def report(loop_index: int, step: SamplerStep) -> None:
+        rgb = None
+        if preview:
+            denoised = step.denoised[:1].float()
+            rgb = vae.latent_format.to_rgb(denoised.to(vae.device, vae.dtype).float())
+            rgb = rgb[0, :, denoised.shape[2] // 2]
+        progress.set(loop_index * step.total + step.index + 1, loops * step.total, rgb)
+
+    return report
+
+
+def _pipeline_parts(model, vae, conditioning, seed, image_size, mask_strategy):
+    """What both nodes start with: device placement, noise, encoded references and groups."""
+    from sora_core.pipeline import PlacedCodec, Placement, encode_reference_sources
+
+    check_release(model, conditioning)
+    device = load_together(model.managed, vae.managed)
+    placement = Placement(device, vae.vae.dtype, offload_device=device)
+    noise = GeneratorNoise(seed)
+    codec = PlacedCodec(vae.vae, placement, noise)
+    strategy = mask_strategy or MaskStrategyValue()
+    references = encode_reference_sources(codec, [list(strategy.references)], image_size)
+    return placement, noise, codec, references, list(strategy.conditions)
+
+
+def sample_clip(
+    model,
+    vae,
+    conditioning,
+    sampler_name,
+    steps,
+    cfg,
+    seed,
+    resolution,
+    aspect_ratio,
+    width,
+    height,
+    num_frames,
+    duration,
+    fps,
+    mask_strategy=None,
+) -> tuple:
+    """One clip: encode references, draw noise, write the conditions in, sample -> LATENT."""
+    from sora_core.pipeline import (
+        MULTI_RESOLUTION,
+        draw_latent,
+        encode_prompts,
+        sample_latent,
+        size_conditioning,
+    )
+
+    image_size = clip_size(resolution, aspect_ratio, width, height)
+    frames = frame_count(num_frames, duration, fps)
+    sampler = build_sampler(sampler_name, steps, cfg, model.version)
+    placement, noise, codec, references, conditions = _pipeline_parts(
+        model, vae, conditioning, seed, image_size, mask_strategy
+    )
+    later = [group for group in conditions if group.loop_index > 0]
+    if later:
+        raise MaskStrategyError(
+            f"loop_index: group {later[0]} is for loop {later[0].loop_index}; a single clip "
+            "has only loop 0 (use Open-Sora Long Video for more loops)"
+        )
+    device = placement.device
+    text = encode_prompts(
+        conditioning,
+        model.model,
+        [conditioning.prompt],
+        release=conditioning.release,
+        aesthetic_score=conditioning.aesthetic_score,
+        motion_score=conditioning.motion_score,
+        camera_motion=conditioning.camera_motion,
+        device=device,
+    ).for_loop(0)
+    latent_size = codec.get_latent_size([frames, *image_size])
+    z = draw_latent(noise, 1, codec.out_channels, latent_size, device)
+    frame_mask = apply_mask_strategy(z, references, [conditions], 0, strict=True)
+    report = step_reporter(vae.vae, 1, steps)
+    latent = sample_latent(
+        model.model,
+        sampler,
+        text,
+        z,
+        noise=noise,
+        frame_mask=frame_mask,
+        model_kwargs=size_conditioning(
+            1, image_size, frames, fps, MULTI_RESOLUTION[model.version], device
+        ),
+        callback=lambda step: report(0, step),
+    )
+    samples = latent.to(intermediate_device())
+    return ({"samples": samples, "num_frames": frames, "fps": float(fps)},)
+
+
+def generate_long(
+    model,
+    vae,
+    conditioning,
+    sampler_name,
+    steps,
+    cfg,
+    seed,
+    resolution,
+    aspect_ratio,
+    width,
+    height,
+    num_frames,
+    duration,
+    fps,
+    loops,
+    condition_frame_length,
+    condition_frame_edit,
+    mask_strategy=None,
+) -> tuple:
+    """All loops: each clip continues from the previous one's tail; stitched frames out."""
+    from sora_core.pipeline import GenerationModels, default_clip_settings, generate_batch
+
+    image_size = clip_size(resolution, aspect_ratio, width, height)
+    frames = frame_count(num_frames, duration, fps)
+    sampler = build_sampler(sampler_name, steps, cfg, model.version)
+    long_video = LongVideoSettings(
+        loop=loops,
+        condition_frame_length=condition_frame_length,
+        condition_frame_edit=condition_frame_edit,
+        version="1.2" if model.version == "1.2" else "1.1",
+        strict=True,
+    )
+    long_video.total_frames(frames)  # a length that cannot stitch fails before any work
+    placement, noise, _, references, conditions = _pipeline_parts(
+        model, vae, conditioning, seed, image_size, mask_strategy
+    )
+    models = GenerationModels(model.model, vae.vae, conditioning, sampler, placement)
+    settings = default_clip_settings(
+        model.version, image_size=image_size, num_frames=frames, fps=fps, long_video=long_video
+    )
+    result = generate_batch(
+        models,
+        [conditioning.prompt],
+        settings,
+        noise,
+        mask_strategies=[conditions],
+        reference_latents=references,
+        aesthetic_score=conditioning.aesthetic_score,
+        motion_score=conditioning.motion_score,
+        camera_motion=conditioning.camera_motion,
+        callback=step_reporter(vae.vae, loops, steps),
+    )
+    images = video_to_frames(result.video).to(intermediate_device())
+    return images, VideoFrames(images, float(fps))
+
+
+def _clip_inputs() -> "tuple[Input, ...]":
+    return (
+        Input("model", MODEL, "The Open-Sora transformer."),
+        Input("vae", VAE, "The VAE: sets the latent size, encodes references, gives previews."),
+        Input("conditioning", CONDITIONING, "The encoded prompt from Open-Sora Text Encode."),
+        Input(
+            "sampler_name",
+            COMBO,
+            "rflow: rectified flow (Open-Sora 1.2); iddpm and dpm-solver: 1.0/1.1; "
+            "rflow-heun: second-order rectified flow (extra, 2 model calls per step).",
+            default="rflow",
+            options=SAMPLERS,
+        ),
+        Input(
+            "steps",
+            INT,
+            "Sampling steps (1.2: 30; 1.0/1.1 iddpm: 100).",
+            default=30,
+            min=1,
+            max=1000,
+            step=1,
+        ),
+        Input(
+            "cfg",
+            FLOAT,
+            "Classifier-free guidance scale (1.2: 7.0, 1.0/1.1: 7.0).",
+            default=7.0,
+            min=0.0,
+            max=50.0,
+            step=0.1,
+        ),
+        Input(
+            "seed",
+            INT,
+            "Seed of every random draw (noise, VAE sampling): the same seed gives the same video "
+            "on any device.",
+            default=0,
+            min=0,
+            max=MAX_SEED,
+            control_after_generate=True,
+        ),
+        Input(
+            "resolution",
+            COMBO,
+            "Open-Sora's named resolution (used when width/height are 0).",
+            default="240p",
+            options=RESOLUTIONS,
+        ),
+        Input(
+            "aspect_ratio",
+            COMBO,
+            "Height:width ratio within the resolution's table.",
+            default="9:16",
+            options=ASPECT_RATIOS_HW,
+        ),
+        Input(
+            "width",
+            INT,
+            "Explicit width in pixels (multiple of 16); 0 = from resolution.",
+            default=0,
+            min=0,
+            max=4096,
+            step=16,
+        ),
+        Input(
+            "height",
+            INT,
+            "Explicit height in pixels (multiple of 16); 0 = from resolution.",
+            default=0,
+            min=0,
+            max=4096,
+            step=16,
+        ),
+        Input(
+            "num_frames",
+            INT,
+            "Frames per clip (1.2: 51 = 2 s at 24 fps; 1 = an image).",
+            default=51,
+            min=1,
+            max=1024,
+            step=1,
+        ),
+        Input(
+            "duration",
+            FLOAT,
+            "Seconds per clip; > 0 overrides num_frames (duration x fps).",
+            default=0.0,
+            min=0.0,
+            max=60.0,
+            step=0.5,
+        ),
+        Input(
+            "fps",
+            FLOAT,
+            "Frame rate the model is conditioned on and the video plays at.",
+            default=24.0,
+            min=1.0,
+            max=120.0,
+            step=1.0,
+        ),
+    )
+
+
+def _strategy_input() -> Input:
+    return Input(
+        "mask_strategy",
+        MASK_STRATEGY,
+        "References and groups from Open-Sora Mask Strategy (image-to-video, extend, ...).",
+        optional=True,
+    )
+
+
+def check_sampling_inputs(
+    sampler_name=None, resolution=None, aspect_ratio=None, width=None, height=None, **_
+) -> "bool | str":
+    """Combo values, and explicit sizes given as a pair of multiples of 16."""
+    choices = {
+        "sampler_name": (sampler_name, SAMPLERS),
+        "resolution": (resolution, RESOLUTIONS),
+        "aspect_ratio": (aspect_ratio, ASPECT_RATIOS_HW),
+    }
+    for name, (value, options) in choices.items():
+        if value is not None and value not in options:
+            return f"{name}: {value!r} is not one of {list(options)}"
+    if width is not None and height is not None:
+        if bool(width) != bool(height):
+            return "width/height: give both or leave both 0 (use resolution and aspect_ratio)"
+        for name, value in (("width", width), ("height", height)):
+            if value % 16:
+                return f"{name}: {value} must be a multiple of 16 (VAE x8, patch x2)"
+    if resolution is not None and aspect_ratio is not None and not (width and height):
+        try:
+            get_image_size(resolution, aspect_ratio)
+        except ConfigError as error:
+            return f"aspect_ratio: {error}"
+    return True
+
+
+SAMPLER = NodeSpec(
+    node_id="OpenSoraSampler",
+    display_name="Open-Sora Sampler",
+    category="Open-Sora/sampling",
+    description="Generates one clip's latent with the chosen sampler: text-to-video, or "
+    "conditioned on references through a mask strategy (image-to-video, connect, keyframes, "
+    "extend, edit). Decode it with Open-Sora VAE Decode.",
+    inputs=(*_clip_inputs(), _strategy_input()),
+    outputs=(
+        Output(
+            LATENT,
+            "latent",
+            "The clip's latent {'samples': [B, C, T, H, W]} with its frame count and fps.",
+        ),
+    ),
+    execute=sample_clip,
+    validate=check_sampling_inputs,
+)
+
+LONG_VIDEO = NodeSpec(
+    node_id="OpenSoraLongVideo",
+    display_name="Open-Sora Long Video",
+    category="Open-Sora/sampling",
+    description="Generates a long video as Open-Sora does: clip after clip, each continuing "
+    "from the last latent frames of the one before, with per-loop prompts (one line per loop "
+    "in the text encode node); decodes and stitches the clips. Progress runs over loops and steps.",
+    inputs=(
+        *_clip_inputs(),
+        Input(
+            "loops",
+            INT,
+            "Number of clips generated one after another.",
+            default=2,
+            min=1,
+            max=64,
+            step=1,
+        ),
+        Input(
+            "condition_frame_length",
+            INT,
+            "Latent frames of the previous clip that open the next one (1.2: 5 = 17 video frames).",
+            default=5,
+            min=1,
+            max=256,
+            step=1,
+        ),
+        Input(
+            "condition_frame_edit",
+            FLOAT,
+            "Edit ratio of those frames: 0 keeps them exactly (1.2 only; 1.1 needs 0).",
+            default=0.0,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+        ),
+        _strategy_input(),
+    ),
+    outputs=(
+        Output(IMAGE, "frames", "The stitched video frames [T, H, W, 3] in 0..1."),
+        Output(VIDEO, "video", "The same frames as a VIDEO at fps, for Save Video."),
+    ),
+    execute=generate_long,
+    validate=check_sampling_inputs,
+)
+
+SPECS = (SAMPLER, LONG_VIDEO)

@@ -1,0 +1,120 @@
+"""Builds ComfyUI V3 node classes from the pack's declarations (imported inside ComfyUI only).
+
+Each class is a schema and three class methods: `define_schema` (re-read on every
+/object_info, so model lists are current), `validate_inputs` (combo values and ranges,
+which 0.3.64 leaves to V3 nodes, then the node's own rules) and `execute` (VIDEO inputs to
+frames, the declared function, frames to VIDEO outputs). No state lives on the classes.
+"""
+
+import inspect
+from fractions import Fraction
+
+from .comfy import InputImpl, Types, io
+from .spec import (
+    BOOLEAN,
+    COMBO,
+    CUSTOM_TYPES,
+    FLOAT,
+    IMAGE,
+    INT,
+    LATENT,
+    STRING,
+    VIDEO,
+    Input,
+    NodeSpec,
+    validate_values,
+    validated_names,
+)
+from .values import VideoFrames
+
+_SOCKETS = {IMAGE: io.Image, LATENT: io.Latent, VIDEO: io.Video, STRING: io.String}
+_SOCKETS.update({name: io.Custom(name) for name in CUSTOM_TYPES})
+
+
+def _input(item: Input):
+    common = {"tooltip": item.tooltip, "optional": item.optional}
+    if item.display_name:
+        common["display_name"] = item.display_name
+    if item.type == INT:
+        return io.Int.Input(
+            item.name,
+            default=item.default,
+            min=item.min,
+            max=item.max,
+            step=item.step,
+            control_after_generate=item.control_after_generate or None,
+            **common,
+        )
+    if item.type == FLOAT:
+        return io.Float.Input(
+            item.name, default=item.default, min=item.min, max=item.max, step=item.step, **common
+        )
+    if item.type == STRING:
+        return io.String.Input(item.name, default=item.default, multiline=item.multiline, **common)
+    if item.type == BOOLEAN:
+        return io.Boolean.Input(item.name, default=item.default, **common)
+    if item.type == COMBO:
+        choices = item.choices()
+        default = item.default if item.default in choices else (choices[0] if choices else None)
+        return io.Combo.Input(item.name, options=choices, default=default, **common)
+    return _SOCKETS[item.type].Input(item.name, **common)
+
+
+def _from_comfy(spec: NodeSpec, inputs: dict) -> dict:
+    """VIDEO inputs arrive as ComfyUI video objects; the declared functions take frames."""
+    converted = dict(inputs)
+    for item in spec.inputs:
+        if item.type == VIDEO and converted.get(item.name) is not None:
+            converted[item.name] = converted[item.name].get_components().images
+    return converted
+
+
+def _to_comfy(value):
+    if isinstance(value, VideoFrames):
+        components = Types.VideoComponents(
+            images=value.frames, frame_rate=Fraction(value.fps).limit_denominator(1001)
+        )
+        return InputImpl.VideoFromComponents(components)
+    return value
+
+
+def make_node(spec: NodeSpec) -> "type[io.ComfyNode]":
+    """The V3 node class of one declaration."""
+
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id=spec.node_id,
+            display_name=spec.display_name,
+            category=spec.category,
+            description=spec.description,
+            inputs=[_input(item) for item in spec.inputs],
+            outputs=[
+                _SOCKETS[output.type].Output(display_name=output.name, tooltip=output.tooltip)
+                for output in spec.outputs
+            ],
+            is_output_node=spec.output_node,
+        )
+
+    def execute(cls, **inputs) -> io.NodeOutput:
+        outputs = spec.execute(**_from_comfy(spec, inputs))
+        return io.NodeOutput(*(_to_comfy(value) for value in outputs))
+
+    def validate_inputs(cls, **inputs):
+        return validate_values(spec, inputs)
+
+    # ComfyUI passes validate_inputs only the inputs its signature names (and skips its own
+    # range checks for those), so name exactly the ones the checks need.
+    names = validated_names(spec)
+    parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    validate_inputs.__signature__ = inspect.Signature(
+        [inspect.Parameter("cls", parameter)]
+        + [inspect.Parameter(name, parameter, default=None) for name in names]
+    )
+    methods = {
+        "__doc__": spec.description,
+        "define_schema": classmethod(define_schema),
+        "execute": classmethod(execute),
+    }
+    if names:
+        methods["validate_inputs"] = classmethod(validate_inputs)
+    return type(spec.node_id, (io.ComfyNode,), methods)
