@@ -98,7 +98,9 @@ def run_single(args, tiling: dict) -> dict:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    estimate = vae.estimate_decode_bytes(*(2 * [vae.tiling.tile_size] if vae.tiling else [h, w]))
+    estimate = vae.estimate_decode_bytes(
+        h, w, tile_size=vae.tiling.tile_size if vae.tiling else None
+    )
     return {
         **tiling,
         "median_s": statistics.median(times),

@@ -8,6 +8,14 @@ from .tiling import Tiling, make_tiling, tiling_for_budget
 
 # Activations alive at once at a decoder's widest point (input, norm, conv output, residual).
 LIVE_ACTIVATIONS = 4
+# Full-frame activations an exactly tiled decode stores at its widest point (a segment's
+# input and output; the residual sum is written in place), see `tiling.py`.
+FRAME_ACTIVATIONS = 2
+
+
+def tile_cells(tile_size: int) -> int:
+    """Cells of one tile with its one-cell halo (what a 3x3 convolution reads)."""
+    return (tile_size + 2) ** 2
 
 
 class VideoVAE(nn.Module):
@@ -15,7 +23,7 @@ class VideoVAE(nn.Module):
 
     Subclasses set `family`, `spatial_factor`, `temporal_factor`, `in_channels`,
     `out_channels` and define `encode`, `decode`, `get_latent_size` and
-    `estimate_decode_bytes(latent_height, latent_width, batch)`.
+    `estimate_decode_bytes(latent_height, latent_width, batch, frames, tile_size)`.
     """
 
     family: str
@@ -49,7 +57,7 @@ class VideoVAE(nn.Module):
         self.check_pixel_size(height, width)
         latent_h, latent_w = height // self.spatial_factor, width // self.spatial_factor
         self.tiling = tiling_for_budget(
-            lambda h, w: self.estimate_decode_bytes(h, w, batch),
+            lambda size: self.estimate_decode_bytes(latent_h, latent_w, batch, tile_size=size),
             latent_h,
             latent_w,
             memory_budget,

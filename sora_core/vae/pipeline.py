@@ -6,11 +6,11 @@ release's per-channel shift and scale on the latents.
 import torch
 
 from ..errors import ConfigError, VideoShapeError
-from .base import LIVE_ACTIVATIONS, VideoVAE
+from .base import FRAME_ACTIVATIONS, LIVE_ACTIVATIONS, VideoVAE, tile_cells
 from .posterior import DiagonalGaussian, NoiseFn, cpu_noise, device_noise
 from .spatial import VideoAutoencoderKL
 from .temporal import TemporalVAE
-from .tiling import TiledRunner
+from .tiling import TiledRunner, Tiling
 
 # Latent statistics of the released 1.2 VAE: the sampler sees (z - shift) / scale.
 V12_SHIFT = (-0.10, 0.34, 0.27, 0.98)
@@ -149,19 +149,24 @@ class OpenSoraVAE(VideoVAE):
         return [frames, height, width]
 
     def estimate_decode_bytes(
-        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+        self,
+        latent_height: int,
+        latent_width: int,
+        batch: int = 1,
+        frames: int = 1,
+        tile_size: "int | None" = None,
     ) -> int:
-        """Estimated peak activation bytes of decoding one tile (worse of the two stages)."""
+        """Estimated peak activation bytes of decoding (the worse of the two stages),
+        untiled or on exact `tile_size`-cell tiles."""
         z_frames = self.micro_z_frame_size or self.latent_frames(frames)
-        temporal = (
-            batch
-            * LIVE_ACTIVATIONS
-            * latent_height
-            * latent_width
-            * self.temporal_vae.peak_elements_per_cell(z_frames)
-            * self.dtype.itemsize
+        per_cell = batch * self.temporal_vae.peak_elements_per_cell(z_frames)
+        cells = latent_height * latent_width
+        if tile_size is None or Tiling(tile_size).covers(latent_height, latent_width):
+            temporal = LIVE_ACTIVATIONS * per_cell * cells
+        else:
+            tile = min(tile_cells(tile_size), cells)
+            temporal = FRAME_ACTIVATIONS * per_cell * cells + LIVE_ACTIVATIONS * per_cell * tile
+        spatial = self.spatial_vae.estimate_decode_bytes(
+            latent_height, latent_width, batch, frames, tile_size
         )
-        return max(
-            temporal,
-            self.spatial_vae.estimate_decode_bytes(latent_height, latent_width, batch, frames),
-        )
+        return max(temporal * self.dtype.itemsize, spatial)

@@ -9,10 +9,10 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..errors import ConfigError, VideoShapeError
-from .base import LIVE_ACTIVATIONS, VideoVAE
+from .base import FRAME_ACTIVATIONS, LIVE_ACTIVATIONS, VideoVAE, tile_cells
 from .posterior import DiagonalGaussian, NoiseFn, device_noise
 from .tiled_autoencoder import decode_tiled, encode_tiled
-from .tiling import TiledRunner
+from .tiling import TiledRunner, Tiling
 
 SCALING_FACTOR = 0.18215
 
@@ -106,7 +106,9 @@ class VideoAutoencoderKL(VideoVAE):
 
     def _moments(self, frames: torch.Tensor) -> torch.Tensor:
         # (N, 3, H, W) -> (N, 2·latent, H/8, W/8)
-        runner = self._runner(frames.shape[-2] // self.spatial_factor, frames.shape[-1] // self.spatial_factor)
+        runner = self._runner(
+            frames.shape[-2] // self.spatial_factor, frames.shape[-1] // self.spatial_factor
+        )
         if runner is not None:
             # One frame at a time: GroupNorm statistics are per frame anyway, and only one
             # frame's full-size activations are then alive.
@@ -175,15 +177,24 @@ class VideoAutoencoderKL(VideoVAE):
         ]
 
     def estimate_decode_bytes(
-        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+        self,
+        latent_height: int,
+        latent_width: int,
+        batch: int = 1,
+        frames: int = 1,
+        tile_size: "int | None" = None,
     ) -> int:
-        """Estimated peak activation bytes of decoding one tile (one micro-batch of frames)."""
-        per_call = self.micro_batch_size or batch * frames
+        """Estimated peak activation bytes of decoding a frame of `latent_height x latent_width`
+        cells: untiled (one micro-batch at once), or on exact `tile_size`-cell tiles (one
+        frame's full-size activations plus one tile's temporaries)."""
+        peak = decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
+        # The mid block's attention goes through scaled_dot_product_attention, which never
+        # holds the cells x cells score matrix; its q, k, v are far below the peak.
         cells = latent_height * latent_width
-        elements = (
-            LIVE_ACTIVATIONS
-            * decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
-            * cells
-        )
-        attention = cells * cells if self.module.config.get("mid_block_add_attention", True) else 0
-        return per_call * (elements + attention) * self.dtype.itemsize
+        if tile_size is None or Tiling(tile_size).covers(latent_height, latent_width):
+            per_call = self.micro_batch_size or batch * frames
+            elements = per_call * LIVE_ACTIVATIONS * peak * cells
+        else:
+            tile = min(tile_cells(tile_size), cells)
+            elements = FRAME_ACTIVATIONS * peak * cells + LIVE_ACTIVATIONS * peak * tile
+        return elements * self.dtype.itemsize

@@ -6,6 +6,7 @@ Module names follow the released checkpoint (`encoder.block_res_blocks.{i}.{j}.c
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -228,9 +229,8 @@ class TemporalDecoder(nn.Module):
             for block in self.block_res_blocks[i]:
                 x = block.forward_tiled(runner, x)
             if i > 0 and self.time_factors[i - 1] > 1:
-                factor = self.time_factors[i - 1]
-                to_time = self.conv_blocks[i - 1].local_op(lambda y: depth_to_time(y, factor))
-                x = runner.local(x, to_time)
+                to_time = partial(depth_to_time, factor=self.time_factors[i - 1])
+                x = runner.local(x, self.conv_blocks[i - 1].local_op(to_time))
         pre = runner.norm_act(x, self.norm1, self.activate)
         return runner.local(x, self.conv_out.local_op(), pre)
 
