@@ -13,9 +13,22 @@ LIVE_ACTIVATIONS = 4
 FRAME_ACTIVATIONS = 2
 
 
-def tile_cells(tile_size: int) -> int:
-    """Cells of one tile with its one-cell halo (what a 3x3 convolution reads)."""
-    return (tile_size + 2) ** 2
+def decode_elements(
+    peak_per_cell: int,
+    cells: tuple[int, int],
+    tile_size: "int | None",
+    untiled_samples: int,
+    tiled_samples: int,
+) -> int:
+    """Peak activation elements of a network whose widest layer holds `peak_per_cell`
+    elements per latent cell and sample, over a `cells` frame: untiled (`untiled_samples`
+    at once), or on exact `tile_size`-cell tiles (`tiled_samples` at once)."""
+    area = cells[0] * cells[1]
+    if tile_size is None or Tiling(tile_size).covers(*cells):
+        return untiled_samples * LIVE_ACTIVATIONS * peak_per_cell * area
+    # One tile's temporaries, its one-cell halo (what a 3x3 convolution reads) included.
+    tile = min((tile_size + 2) ** 2, area)
+    return tiled_samples * peak_per_cell * (FRAME_ACTIVATIONS * area + LIVE_ACTIVATIONS * tile)
 
 
 class VideoVAE(nn.Module):
@@ -47,7 +60,8 @@ class VideoVAE(nn.Module):
         return next(self.parameters()).dtype
 
     def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
-        """Tile frames into `tile_size`-cell squares sharing `overlap` cells; None turns it off."""
+        """Run frames on exact `tile_size`-cell tiles (None: untiled); `overlap` is accepted
+        for older configs and does not change the result."""
         self.tiling = make_tiling(tile_size, overlap)
 
     def auto_tiling(

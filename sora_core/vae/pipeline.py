@@ -6,11 +6,11 @@ release's per-channel shift and scale on the latents.
 import torch
 
 from ..errors import ConfigError, VideoShapeError
-from .base import FRAME_ACTIVATIONS, LIVE_ACTIVATIONS, VideoVAE, tile_cells
+from .base import VideoVAE, decode_elements
 from .posterior import DiagonalGaussian, NoiseFn, cpu_noise, device_noise
 from .spatial import VideoAutoencoderKL
 from .temporal import TemporalVAE
-from .tiling import TiledRunner, Tiling
+from .tiling import TiledRunner
 
 # Latent statistics of the released 1.2 VAE: the sampler sees (z - shift) / scale.
 V12_SHIFT = (-0.10, 0.34, 0.27, 0.98)
@@ -159,13 +159,13 @@ class OpenSoraVAE(VideoVAE):
         """Estimated peak activation bytes of decoding (the worse of the two stages),
         untiled or on exact `tile_size`-cell tiles."""
         z_frames = self.micro_z_frame_size or self.latent_frames(frames)
-        per_cell = batch * self.temporal_vae.peak_elements_per_cell(z_frames)
-        cells = latent_height * latent_width
-        if tile_size is None or Tiling(tile_size).covers(latent_height, latent_width):
-            temporal = LIVE_ACTIVATIONS * per_cell * cells
-        else:
-            tile = min(tile_cells(tile_size), cells)
-            temporal = FRAME_ACTIVATIONS * per_cell * cells + LIVE_ACTIVATIONS * per_cell * tile
+        temporal = decode_elements(
+            self.temporal_vae.peak_elements_per_cell(z_frames),
+            (latent_height, latent_width),
+            tile_size,
+            untiled_samples=batch,
+            tiled_samples=batch,
+        )
         spatial = self.spatial_vae.estimate_decode_bytes(
             latent_height, latent_width, batch, frames, tile_size
         )

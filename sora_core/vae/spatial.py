@@ -9,10 +9,10 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..errors import ConfigError, VideoShapeError
-from .base import FRAME_ACTIVATIONS, LIVE_ACTIVATIONS, VideoVAE, tile_cells
+from .base import VideoVAE, decode_elements
 from .posterior import DiagonalGaussian, NoiseFn, device_noise
 from .tiled_autoencoder import decode_tiled, encode_tiled
-from .tiling import TiledRunner, Tiling
+from .tiling import TiledRunner
 
 SCALING_FACTOR = 0.18215
 
@@ -190,11 +190,11 @@ class VideoAutoencoderKL(VideoVAE):
         peak = decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
         # The mid block's attention goes through scaled_dot_product_attention, which never
         # holds the cells x cells score matrix; its q, k, v are far below the peak.
-        cells = latent_height * latent_width
-        if tile_size is None or Tiling(tile_size).covers(latent_height, latent_width):
-            per_call = self.micro_batch_size or batch * frames
-            elements = per_call * LIVE_ACTIVATIONS * peak * cells
-        else:
-            tile = min(tile_cells(tile_size), cells)
-            elements = FRAME_ACTIVATIONS * peak * cells + LIVE_ACTIVATIONS * peak * tile
+        elements = decode_elements(
+            peak,
+            (latent_height, latent_width),
+            tile_size,
+            untiled_samples=self.micro_batch_size or batch * frames,
+            tiled_samples=1,  # exact tiles run one frame at a time
+        )
         return elements * self.dtype.itemsize
