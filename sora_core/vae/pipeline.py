@@ -72,16 +72,12 @@ class OpenSoraVAE(VideoVAE):
         self.spatial_vae.tiling = tiling
         return tiling
 
-    def _runner(self, latent: torch.Tensor, z_frames: int) -> "TiledRunner | None":
-        # The temporal VAE works at latent resolution: one cell is one position. Its widest
-        # layer, per chunk of `z_frames` temporal latents, sets the tile budget.
+    def _runner(self, latent: torch.Tensor) -> "TiledRunner | None":
+        # The temporal VAE works at latent resolution: one cell is one position.
         height, width = latent.shape[-2:]
         if self.tiling is None or self.tiling.covers(height, width):
             return None
-        per_cell = latent.shape[0] * self.temporal_vae.peak_elements_per_cell(z_frames)
-        return TiledRunner(
-            self.tiling, (height, width), self.device, per_cell * self.tiling.tile_size**2
-        )
+        return TiledRunner(self.tiling, (height, width), self.device)
 
     def _pixel_chunks(self, frames: int) -> list[tuple[int, int]]:
         step = self.micro_frame_size or frames
@@ -114,8 +110,7 @@ class OpenSoraVAE(VideoVAE):
         """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, 4, T', H/8, W/8)."""
         self.check_video(x)
         spatial = self.spatial_vae.encode(x, sample_posterior, noise or device_noise)
-        chunk = min(self.micro_frame_size or spatial.shape[2], spatial.shape[2])
-        runner, latents = self._runner(spatial, self.temporal_vae.latent_frames(chunk)), []
+        runner, latents = self._runner(spatial), []
         for start, stop in self._pixel_chunks(spatial.shape[2]):
             moments = self.temporal_vae.encode_moments(spatial[:, :, start:stop], runner)
             posterior = DiagonalGaussian(moments)
@@ -139,7 +134,7 @@ class OpenSoraVAE(VideoVAE):
             )
         z = z * self.scale.to(z.dtype) + self.shift.to(z.dtype)
         step = self.micro_z_frame_size or z.shape[2]
-        runner, remaining, pieces = self._runner(z, min(step, z.shape[2])), num_frames, []
+        runner, remaining, pieces = self._runner(z), num_frames, []
         for start in range(0, z.shape[2], step):
             frames = min(self.micro_frame_size or remaining, remaining)
             pieces.append(self.temporal_vae.decode(z[:, :, start : start + step], frames, runner))

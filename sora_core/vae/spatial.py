@@ -102,10 +102,7 @@ class VideoAutoencoderKL(VideoVAE):
         # Exact tiles when the frame (in latent cells) is larger than one tile.
         if self.tiling is None or self.tiling.covers(height, width):
             return None
-        peak = decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
-        return TiledRunner(
-            self.tiling, (height, width), self.device, peak * self.tiling.tile_size**2
-        )
+        return TiledRunner(self.tiling, (height, width), self.device)
 
     def _moments(self, frames: torch.Tensor) -> torch.Tensor:
         # (N, 3, H, W) -> (N, 2·latent, H/8, W/8)

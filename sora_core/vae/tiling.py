@@ -15,7 +15,6 @@ convolution workspace) exist for one tile at a time. Tiles are measured in laten
 a frame that fits inside one tile runs the module itself, bit for bit the reference.
 """
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -120,11 +119,8 @@ class TiledRunner:
     """Runs network segments tile by tile over full-frame tensors kept on `storage`.
 
     `cells` is the frame's size in latent cells: a tensor of `H` rows is cut into tiles of
-    at least `tile_size · H / cells_h` rows, so a tile covers the same part of the frame at
-    every resolution. With `tile_elements` (the widest layer's tile: `tile_size²` cells
-    times its elements per cell), narrower layers get larger tiles holding as many
-    elements, which saves halo work where memory is cheap (the whole latent-resolution
-    frame, often).
+    `tile_size · H / cells_h` rows, so a tile covers the same part of the frame at every
+    resolution of the network.
     """
 
     def __init__(
@@ -132,17 +128,13 @@ class TiledRunner:
         tiling: Tiling,
         cells: tuple[int, int],
         device: torch.device,
-        tile_elements: int = 0,
         storage: "torch.device | None" = None,
     ):
         self.tiling, self.cells, self.device = tiling, cells, device
-        self.tile_elements = tile_elements
         self.storage = device if storage is None else storage
 
-    def _spans(self, size: int, cells: int, per_pixel: int) -> list[tuple[int, int]]:
-        # per_pixel: input elements a tile reads per output pixel (after upsampling).
-        side = math.isqrt(self.tile_elements // max(per_pixel, 1))
-        return tile_spans(size, max(1, self.tiling.tile_size * size // cells, side))
+    def _spans(self, size: int, cells: int) -> list[tuple[int, int]]:
+        return tile_spans(size, max(1, self.tiling.tile_size * size // cells))
 
     def local(
         self,
@@ -161,10 +153,9 @@ class TiledRunner:
         # x: (N, C, ..., H, W) -> (N, C', ..., H', W')
         height, width = x.shape[-2:]
         out_h, out_w = op.out_size(height), op.out_size(width)
-        per_pixel = x.numel() * op.upsample**2 // (out_h * out_w)
-        for top, bottom in self._spans(out_h, self.cells[0], per_pixel):
+        for top, bottom in self._spans(out_h, self.cells[0]):
             rows, row_crop, row_zeros = op.window(top, bottom, height)
-            for left, right in self._spans(out_w, self.cells[1], per_pixel):
+            for left, right in self._spans(out_w, self.cells[1]):
                 cols, col_crop, col_zeros = op.window(left, right, width)
                 tile = x[..., rows, cols].to(self.device)
                 if pre is not None:
