@@ -1,4 +1,4 @@
-"""Decode time and peak memory of the Open-Sora VAEs, untiled and tiled.
+"""Decode time and peak memory of the Open-Sora VAEs, untiled and on exact tiles.
 
 Each configuration runs in a fresh subprocess so peak memory is its own: on CUDA the
 allocator's peak over the decode, on the CPU the rise of the process's resident-set
@@ -74,7 +74,7 @@ def run_single(args, tiling: dict) -> dict:
         chosen = vae.auto_tiling(args.height, args.width, int(tiling["budget"]))
         tiling["chosen_tile_size"] = chosen.tile_size if chosen else None
     else:
-        vae.set_tiling(tiling.get("tile_size"), tiling.get("overlap"))
+        vae.set_tiling(tiling.get("tile_size"))
     frames_latent, h, w = vae.get_latent_size([args.frames, args.height, args.width])
     z = torch.randn(1, vae.out_channels, frames_latent, h, w, device=device, dtype=dtype)
     times = []
@@ -98,7 +98,9 @@ def run_single(args, tiling: dict) -> dict:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    estimate = vae.estimate_decode_bytes(*(2 * [vae.tiling.tile_size] if vae.tiling else [h, w]))
+    estimate = vae.estimate_decode_bytes(
+        h, w, tile_size=vae.tiling.tile_size if vae.tiling else None
+    )
     return {
         **tiling,
         "median_s": statistics.median(times),
@@ -131,7 +133,6 @@ def main() -> None:
         default=[16],
         help="tile sizes in latent cells to compare with the untiled decode",
     )
-    parser.add_argument("--overlap", type=int, default=None, help="default: a quarter tile")
     parser.add_argument(
         "--memory-budget",
         type=float,
@@ -147,9 +148,7 @@ def main() -> None:
     if args.single:
         print(json.dumps(run_single(args, json.loads(args.single))))
         return
-    configs = [{"tile_size": None}] + [
-        {"tile_size": size, "overlap": args.overlap} for size in args.tile_sizes
-    ]
+    configs = [{"tile_size": None}] + [{"tile_size": size} for size in args.tile_sizes]
     if args.memory_budget:
         configs.append({"budget": args.memory_budget})
     results = []
@@ -166,7 +165,7 @@ def main() -> None:
         if row.get("budget"):
             name = f"auto {row['budget'] / 2**20:.0f} MiB -> {row['chosen_tile_size']}"
         elif row["tile_size"]:
-            name = f"tile {row['tile_size']} overlap {row.get('overlap') or row['tile_size'] // 4}"
+            name = f"exact tiles of {row['tile_size']} cells"
         else:
             name = "untiled"
         print(

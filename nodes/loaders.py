@@ -131,8 +131,8 @@ VAE_LOADER = NodeSpec(
         Input(
             "tile_size",
             INT,
-            "Spatial tile size in latent cells (x8 pixels) for encoding and decoding; 0 = whole "
-            "frames (exactly the reference's numbers).",
+            "Spatial tile size in latent cells (x8 pixels) for encoding and decoding in bounded "
+            "memory; tiles match whole frames up to float round-off. 0 = whole frames.",
             default=0,
             min=0,
             max=512,
@@ -141,7 +141,9 @@ VAE_LOADER = NodeSpec(
         Input(
             "tile_overlap",
             INT,
-            "Latent cells shared by neighbouring tiles, cross-faded; must be below tile_size.",
+            "Kept for older workflows: tiles are exact (each reads its receptive-field halo "
+            "and whole-frame norm statistics), so overlap does not change the result; must be "
+            "below tile_size.",
             default=8,
             min=0,
             max=256,

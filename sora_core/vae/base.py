@@ -8,6 +8,27 @@ from .tiling import Tiling, make_tiling, tiling_for_budget
 
 # Activations alive at once at a decoder's widest point (input, norm, conv output, residual).
 LIVE_ACTIVATIONS = 4
+# Full-frame activations an exactly tiled decode stores at its widest point (a segment's
+# input and output; the residual sum is written in place), see `tiling.py`.
+FRAME_ACTIVATIONS = 2
+
+
+def decode_elements(
+    peak_per_cell: int,
+    cells: tuple[int, int],
+    tile_size: "int | None",
+    untiled_samples: int,
+    tiled_samples: int,
+) -> int:
+    """Peak activation elements of a network whose widest layer holds `peak_per_cell`
+    elements per latent cell and sample, over a `cells` frame: untiled (`untiled_samples`
+    at once), or on exact `tile_size`-cell tiles (`tiled_samples` at once)."""
+    area = cells[0] * cells[1]
+    if tile_size is None or Tiling(tile_size).covers(*cells):
+        return untiled_samples * LIVE_ACTIVATIONS * peak_per_cell * area
+    # One tile's temporaries, its one-cell halo (what a 3x3 convolution reads) included.
+    tile = min((tile_size + 2) ** 2, area)
+    return tiled_samples * peak_per_cell * (FRAME_ACTIVATIONS * area + LIVE_ACTIVATIONS * tile)
 
 
 class VideoVAE(nn.Module):
@@ -15,7 +36,7 @@ class VideoVAE(nn.Module):
 
     Subclasses set `family`, `spatial_factor`, `temporal_factor`, `in_channels`,
     `out_channels` and define `encode`, `decode`, `get_latent_size` and
-    `estimate_decode_bytes(latent_height, latent_width, batch)`.
+    `estimate_decode_bytes(latent_height, latent_width, batch, frames, tile_size)`.
     """
 
     family: str
@@ -39,7 +60,8 @@ class VideoVAE(nn.Module):
         return next(self.parameters()).dtype
 
     def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
-        """Tile frames into `tile_size`-cell squares sharing `overlap` cells; None turns it off."""
+        """Run frames on exact `tile_size`-cell tiles (None: untiled); `overlap` is accepted
+        for older configs and does not change the result."""
         self.tiling = make_tiling(tile_size, overlap)
 
     def auto_tiling(
@@ -49,7 +71,7 @@ class VideoVAE(nn.Module):
         self.check_pixel_size(height, width)
         latent_h, latent_w = height // self.spatial_factor, width // self.spatial_factor
         self.tiling = tiling_for_budget(
-            lambda h, w: self.estimate_decode_bytes(h, w, batch),
+            lambda size: self.estimate_decode_bytes(latent_h, latent_w, batch, tile_size=size),
             latent_h,
             latent_w,
             memory_budget,

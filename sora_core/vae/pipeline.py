@@ -6,11 +6,11 @@ release's per-channel shift and scale on the latents.
 import torch
 
 from ..errors import ConfigError, VideoShapeError
-from .base import LIVE_ACTIVATIONS, VideoVAE
+from .base import VideoVAE, decode_elements
 from .posterior import DiagonalGaussian, NoiseFn, cpu_noise, device_noise
 from .spatial import VideoAutoencoderKL
 from .temporal import TemporalVAE
-from .tiling import map_tiles
+from .tiling import TiledRunner
 
 # Latent statistics of the released 1.2 VAE: the sampler sees (z - shift) / scale.
 V12_SHIFT = (-0.10, 0.34, 0.27, 0.98)
@@ -72,6 +72,13 @@ class OpenSoraVAE(VideoVAE):
         self.spatial_vae.tiling = tiling
         return tiling
 
+    def _runner(self, latent: torch.Tensor) -> "TiledRunner | None":
+        # The temporal VAE works at latent resolution: one cell is one position.
+        height, width = latent.shape[-2:]
+        if self.tiling is None or self.tiling.covers(height, width):
+            return None
+        return TiledRunner(self.tiling, (height, width), self.device)
+
     def _pixel_chunks(self, frames: int) -> list[tuple[int, int]]:
         step = self.micro_frame_size or frames
         return [(start, min(start + step, frames)) for start in range(0, frames, step)]
@@ -103,11 +110,9 @@ class OpenSoraVAE(VideoVAE):
         """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, 4, T', H/8, W/8)."""
         self.check_video(x)
         spatial = self.spatial_vae.encode(x, sample_posterior, noise or device_noise)
-        latents = []
+        runner, latents = self._runner(spatial), []
         for start, stop in self._pixel_chunks(spatial.shape[2]):
-            moments = map_tiles(
-                self.temporal_vae.encode_moments, spatial[:, :, start:stop], self.tiling, 1, 1
-            )
+            moments = self.temporal_vae.encode_moments(spatial[:, :, start:stop], runner)
             posterior = DiagonalGaussian(moments)
             latents.append(posterior.latent(sample_posterior, noise or cpu_noise))
         return (torch.cat(latents, dim=2) - self.shift) / self.scale
@@ -129,18 +134,10 @@ class OpenSoraVAE(VideoVAE):
             )
         z = z * self.scale.to(z.dtype) + self.shift.to(z.dtype)
         step = self.micro_z_frame_size or z.shape[2]
-        remaining, pieces = num_frames, []
+        runner, remaining, pieces = self._runner(z), num_frames, []
         for start in range(0, z.shape[2], step):
             frames = min(self.micro_frame_size or remaining, remaining)
-            pieces.append(
-                map_tiles(
-                    lambda chunk, frames=frames: self.temporal_vae.decode(chunk, frames),
-                    z[:, :, start : start + step],
-                    self.tiling,
-                    1,
-                    1,
-                )
-            )
+            pieces.append(self.temporal_vae.decode(z[:, :, start : start + step], frames, runner))
             remaining -= frames
         return self.spatial_vae.decode(torch.cat(pieces, dim=2))
 
@@ -152,19 +149,24 @@ class OpenSoraVAE(VideoVAE):
         return [frames, height, width]
 
     def estimate_decode_bytes(
-        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+        self,
+        latent_height: int,
+        latent_width: int,
+        batch: int = 1,
+        frames: int = 1,
+        tile_size: "int | None" = None,
     ) -> int:
-        """Estimated peak activation bytes of decoding one tile (worse of the two stages)."""
+        """Estimated peak activation bytes of decoding (the worse of the two stages),
+        untiled or on exact `tile_size`-cell tiles."""
         z_frames = self.micro_z_frame_size or self.latent_frames(frames)
-        temporal = (
-            batch
-            * LIVE_ACTIVATIONS
-            * latent_height
-            * latent_width
-            * self.temporal_vae.peak_elements_per_cell(z_frames)
-            * self.dtype.itemsize
+        temporal = decode_elements(
+            self.temporal_vae.peak_elements_per_cell(z_frames),
+            (latent_height, latent_width),
+            tile_size,
+            untiled_samples=batch,
+            tiled_samples=batch,
         )
-        return max(
-            temporal,
-            self.spatial_vae.estimate_decode_bytes(latent_height, latent_width, batch, frames),
+        spatial = self.spatial_vae.estimate_decode_bytes(
+            latent_height, latent_width, batch, frames, tile_size
         )
+        return max(temporal * self.dtype.itemsize, spatial)

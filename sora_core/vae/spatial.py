@@ -9,9 +9,10 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..errors import ConfigError, VideoShapeError
-from .base import LIVE_ACTIVATIONS, VideoVAE
+from .base import VideoVAE, decode_elements
 from .posterior import DiagonalGaussian, NoiseFn, device_noise
-from .tiling import map_tiles
+from .tiled_autoencoder import decode_tiled, encode_tiled
+from .tiling import TiledRunner
 
 SCALING_FACTOR = 0.18215
 
@@ -97,8 +98,26 @@ class VideoAutoencoderKL(VideoVAE):
         step = self.micro_batch_size or frames.shape[0]
         return [frames[i : i + step] for i in range(0, frames.shape[0], step)]
 
+    def _runner(self, height: int, width: int) -> "TiledRunner | None":
+        # Exact tiles when the frame (in latent cells) is larger than one tile.
+        if self.tiling is None or self.tiling.covers(height, width):
+            return None
+        return TiledRunner(self.tiling, (height, width), self.device)
+
     def _moments(self, frames: torch.Tensor) -> torch.Tensor:
         # (N, 3, H, W) -> (N, 2·latent, H/8, W/8)
+        runner = self._runner(
+            frames.shape[-2] // self.spatial_factor, frames.shape[-1] // self.spatial_factor
+        )
+        if runner is not None:
+            # One frame at a time: GroupNorm statistics are per frame anyway, and only one
+            # frame's full-size activations are then alive.
+            return torch.cat(
+                [
+                    encode_tiled(runner, self.module.encoder, self.module.quant_conv, frame)
+                    for frame in frames.split(1)
+                ]
+            )
         moments = self.module.encoder(frames)
         if self.module.quant_conv is not None:
             moments = self.module.quant_conv(moments)
@@ -106,6 +125,14 @@ class VideoAutoencoderKL(VideoVAE):
 
     def _decode_frames(self, latent: torch.Tensor) -> torch.Tensor:
         # (N, latent, h, w) -> (N, 3, 8h, 8w)
+        runner = self._runner(*latent.shape[-2:])
+        if runner is not None:
+            return torch.cat(
+                [
+                    decode_tiled(runner, self.module.decoder, self.module.post_quant_conv, frame)
+                    for frame in latent.split(1)
+                ]
+            )
         if self.module.post_quant_conv is not None:
             latent = self.module.post_quant_conv(latent)
         return self.module.decoder(latent)
@@ -119,8 +146,7 @@ class VideoAutoencoderKL(VideoVAE):
         frames = x.transpose(1, 2).reshape(b * t, c, h, w)  # batch-major, frame fastest
         latents = []
         for chunk in self._frame_chunks(frames):
-            moments = map_tiles(self._moments, chunk, self.tiling, self.spatial_factor, 1)
-            posterior = DiagonalGaussian(moments)
+            posterior = DiagonalGaussian(self._moments(chunk))
             latents.append(
                 posterior.latent(sample_posterior, noise or device_noise) * self.scaling_factor
             )
@@ -138,14 +164,7 @@ class VideoAutoencoderKL(VideoVAE):
             )
         frames = z.transpose(1, 2).reshape(b * t, c, h, w)
         decoded = [
-            map_tiles(
-                self._decode_frames,
-                chunk / self.scaling_factor,
-                self.tiling,
-                1,
-                self.spatial_factor,
-            )
-            for chunk in self._frame_chunks(frames)
+            self._decode_frames(chunk / self.scaling_factor) for chunk in self._frame_chunks(frames)
         ]
         video = torch.cat(decoded)
         return video.reshape(b, t, *video.shape[1:]).transpose(1, 2)
@@ -158,15 +177,24 @@ class VideoAutoencoderKL(VideoVAE):
         ]
 
     def estimate_decode_bytes(
-        self, latent_height: int, latent_width: int, batch: int = 1, frames: int = 1
+        self,
+        latent_height: int,
+        latent_width: int,
+        batch: int = 1,
+        frames: int = 1,
+        tile_size: "int | None" = None,
     ) -> int:
-        """Estimated peak activation bytes of decoding one tile (one micro-batch of frames)."""
-        per_call = self.micro_batch_size or batch * frames
-        cells = latent_height * latent_width
-        elements = (
-            LIVE_ACTIVATIONS
-            * decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
-            * cells
+        """Estimated peak activation bytes of decoding a frame of `latent_height x latent_width`
+        cells: untiled (one micro-batch at once), or on exact `tile_size`-cell tiles (one
+        frame's full-size activations plus one tile's temporaries)."""
+        peak = decoder_peak_elements_per_cell(list(self.module.config.block_out_channels))
+        # The mid block's attention goes through scaled_dot_product_attention, which never
+        # holds the cells x cells score matrix; its q, k, v are far below the peak.
+        elements = decode_elements(
+            peak,
+            (latent_height, latent_width),
+            tile_size,
+            untiled_samples=self.micro_batch_size or batch * frames,
+            tiled_samples=1,  # exact tiles run one frame at a time
         )
-        attention = cells * cells if self.module.config.get("mid_block_add_attention", True) else 0
-        return per_call * (elements + attention) * self.dtype.itemsize
+        return elements * self.dtype.itemsize

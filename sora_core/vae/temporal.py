@@ -6,6 +6,7 @@ Module names follow the released checkpoint (`encoder.block_res_blocks.{i}.{j}.c
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .posterior import DiagonalGaussian
+from .tiling import LocalOp, TiledRunner
 
 # `VAE_Temporal_SD`: the architecture of the released 1.2 temporal VAE.
 TEMPORAL_SD_CONFIG = {
@@ -55,6 +57,17 @@ class CausalConv3d(nn.Module):
         # (B, C, T, H, W) -> (B, C', T / stride, H, W)
         return self.conv(F.pad(x, self.padding))
 
+    def local_op(self, then=None) -> LocalOp:
+        """This conv as a tile op (time padded here, space by the tile's halo); `then` follows it."""
+        time_padding = (0, 0, 0, 0, *self.padding[4:])
+
+        def apply(tile: torch.Tensor) -> torch.Tensor:
+            out = self.conv(F.pad(tile, time_padding))
+            return out if then is None else then(out)
+
+        half = self.padding[2]
+        return LocalOp(apply, self.conv.kernel_size[1], 1, half, half)
+
 
 class ResBlock(nn.Module):
     """GroupNorm-act-conv twice plus a (1x1x1-projected when widths differ) residual."""
@@ -73,6 +86,16 @@ class ResBlock(nn.Module):
         h = self.conv1(self.activate(self.norm1(x)))
         h = self.conv2(self.activate(self.norm2(h)))
         return h + (x if self.conv3 is None else self.conv3(x))
+
+    def forward_tiled(self, runner: TiledRunner, x: torch.Tensor) -> torch.Tensor:
+        """`forward` on exact tiles."""
+        return runner.resnet(
+            x,
+            (self.norm1, self.norm2),
+            (self.conv1.local_op(), self.conv2.local_op()),
+            self.activate,
+            None if self.conv3 is None else self.conv3.local_op(),
+        )
 
 
 @dataclass(frozen=True)
@@ -136,6 +159,19 @@ class TemporalEncoder(nn.Module):
             x = block(x)
         return self.conv2(self.activate(self.norm1(x)))
 
+    def forward_tiled(self, runner: TiledRunner, x: torch.Tensor) -> torch.Tensor:
+        """`forward` on exact tiles."""
+        x = runner.local(x, self.conv_in.local_op())
+        for i, stage in enumerate(self.block_res_blocks):
+            for block in stage:
+                x = block.forward_tiled(runner, x)
+            if i < len(self.conv_blocks) and isinstance(self.conv_blocks[i], CausalConv3d):
+                x = runner.local(x, self.conv_blocks[i].local_op())
+        for block in self.res_blocks:
+            x = block.forward_tiled(runner, x)
+        pre = runner.norm_act(x, self.norm1, self.activate)
+        return runner.local(x, self.conv2.local_op(), pre)
+
 
 def depth_to_time(x: torch.Tensor, factor: int) -> torch.Tensor:
     """(B, C·f, T, H, W) -> (B, C, T·f, H, W): input channel `f·c + k` becomes frame `f·t + k`."""
@@ -183,6 +219,20 @@ class TemporalDecoder(nn.Module):
             if i > 0 and self.time_factors[i - 1] > 1:
                 x = depth_to_time(self.conv_blocks[i - 1](x), self.time_factors[i - 1])
         return self.conv_out(self.activate(self.norm1(x)))
+
+    def forward_tiled(self, runner: TiledRunner, z: torch.Tensor) -> torch.Tensor:
+        """`forward` on exact tiles (depth-to-time is per position, so it runs per tile)."""
+        x = runner.local(z, self.conv1.local_op())
+        for block in self.res_blocks:
+            x = block.forward_tiled(runner, x)
+        for i in reversed(range(len(self.block_res_blocks))):
+            for block in self.block_res_blocks[i]:
+                x = block.forward_tiled(runner, x)
+            if i > 0 and self.time_factors[i - 1] > 1:
+                to_time = partial(depth_to_time, factor=self.time_factors[i - 1])
+                x = runner.local(x, self.conv_blocks[i - 1].local_op(to_time))
+        pre = runner.norm_act(x, self.norm1, self.activate)
+        return runner.local(x, self.conv_out.local_op(), pre)
 
 
 class TemporalVAE(nn.Module):
@@ -255,18 +305,28 @@ class TemporalVAE(nn.Module):
         frames, height, width = input_size
         return [None if frames is None else self.latent_frames(frames), height, width]
 
-    def encode_moments(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 4, T, h, w) -> posterior moments (B, 2·embed, ceil(T/4), h, w)."""
+    def encode_moments(self, x: torch.Tensor, runner: "TiledRunner | None" = None) -> torch.Tensor:
+        """(B, 4, T, h, w) -> posterior moments (B, 2·embed, ceil(T/4), h, w), on exact
+        tiles when a `runner` is given."""
         x = F.pad(x, (0, 0, 0, 0, self.time_padding(x.shape[2]), 0))
-        return self.quant_conv(self.encoder(x)).to(x.dtype)
+        if runner is None:
+            return self.quant_conv(self.encoder(x)).to(x.dtype)
+        moments = self.encoder.forward_tiled(runner, x)
+        return runner.local(moments, self.quant_conv.local_op()).to(x.dtype)
 
     def encode(self, x: torch.Tensor) -> DiagonalGaussian:
         """The posterior over temporal latents of `x`."""
         return DiagonalGaussian(self.encode_moments(x))
 
-    def decode(self, z: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(B, embed, Tz, h, w) -> (B, 4, num_frames, h, w), dropping the front padding frames."""
-        x = self.decoder(self.post_quant_conv(z))
+    def decode(
+        self, z: torch.Tensor, num_frames: int, runner: "TiledRunner | None" = None
+    ) -> torch.Tensor:
+        """(B, embed, Tz, h, w) -> (B, 4, num_frames, h, w), dropping the front padding
+        frames; on exact tiles when a `runner` is given."""
+        if runner is None:
+            x = self.decoder(self.post_quant_conv(z))
+        else:
+            x = self.decoder.forward_tiled(runner, runner.local(z, self.post_quant_conv.local_op()))
         return x[:, :, self.time_padding(num_frames) :]
 
     def peak_elements_per_cell(self, latent_frames: int) -> int:
