@@ -22,6 +22,7 @@ TEXT_ENCODER = "t5xxl_fp16.safetensors"
 INPUT_IMAGE = "example.png"
 INPUT_VIDEO = "opensora_input.mp4"
 SEED = 42
+REFERENCE_RESOLUTION = "360p"
 FPS = 24.0
 FRAMES = 51
 # Latent frames 5 of the 1.2 VAE = 1 + 4 * 4 video frames, the overlap of an extension.
@@ -110,7 +111,10 @@ def _clip_widgets(resolution: str = "240p", num_frames: int = FRAMES) -> dict:
 def _sampler(strategy: "str | None" = None, **widgets) -> dict:
     links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
     if strategy is not None:
+        # References are VAE-encoded at the clip size, which needs sides that are multiples
+        # of 8: 240p 9:16 is 240x426, 360p 9:16 is 360x640.
         links["mask_strategy"] = [strategy, 0]
+        widgets.setdefault("resolution", REFERENCE_RESOLUTION)
     return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **_clip_widgets(**widgets))
 
 
@@ -302,20 +306,24 @@ WORKFLOWS = {
         "Image to video",
         "Upload the first frame in **First frame**. The mask strategy keeps it as the "
         "first latent frame; `edit_ratio` > 0 lets the model change it. Any size works: "
-        "it is resized and cropped to the sampler's size.",
+        "it is resized and cropped to the sampler's size (360p 9:16 = 640x360 here: clips "
+        "conditioned on pictures need sides that are multiples of 8, which 240p 9:16 "
+        "(426x240) is not).",
     ),
     "connect": (
         connect,
         "Connect two images (first + last frame)",
         "Upload the opening picture in **First frame** and the closing one in **Last "
-        "frame**; the video is generated between them.",
+        "frame**; the video is generated between them, at 360p 9:16 (references need sides "
+        "that are multiples of 8; 240p 9:16 is 426 wide).",
     ),
     "extend_video": (
         extend_video,
         "Extend a video",
         f"Upload a video in **Load Video**. Its last {EXTEND_LATENTS} latent frames "
         f"({EXTEND_OVERLAP} video frames) open the new clip; the new frames after them are "
-        "appended to the original, saved as one video. Run again on the result to extend "
+        "appended to the original, saved as one video (the new frames scaled to its size). "
+        "Generated at 360p 9:16 (references need sides that are multiples of 8). Run again on the result to extend "
         "further, or use the long-video workflow.",
     ),
     "edit_video": (
@@ -323,7 +331,8 @@ WORKFLOWS = {
         "Edit a video (edit ratio)",
         "Upload a video of at least 51 frames in **Load Video** and describe the result. "
         "`edit_ratio` is the SDEdit strength: 0 keeps the video, 1 ignores it; 0.3-0.6 "
-        "keeps the motion and layout. `length` 15 latent frames = all 51 frames.",
+        "keeps the motion and layout. `length` 15 latent frames = all 51 frames. 360p 9:16 "
+        "(references need sides that are multiples of 8; 240p 9:16 is 426 wide).",
     ),
     "long_video": (
         long_video,
