@@ -86,3 +86,34 @@ def test_ci_runs_the_test_command_written_in_readme():
 
 def test_license_is_apache_2():
     assert "Apache License" in Path(PROJECT_ROOT / "LICENSE").read_text()[:200]
+
+
+# What ComfyUI loads from a registry or Manager install; everything else stays out of the zip.
+PACK_CONTENTS = {
+    "__init__.py",
+    "nodes",
+    "sora_core",
+    "locales",
+    "workflows",
+    "requirements.txt",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+}
+
+
+def _comfyignore() -> "set[str]":
+    lines = (PROJECT_ROOT / ".comfyignore").read_text().splitlines()
+    return {line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")}
+
+
+def test_comfy_node_pack_ships_the_pack_and_leaves_out_development_files():
+    ignored = _comfyignore()
+    # Plain top-level names only, so this reading matches comfy-cli's gitwildmatch one.
+    assert all("/" not in name and "*" not in name for name in ignored)
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    top_level = {path.split("/")[0] for path in tracked}
+    assert top_level - ignored == PACK_CONTENTS
+    assert {"tests", "benchmarks", "tools", ".ci"} <= ignored
