@@ -136,20 +136,8 @@ def _save_video(video: list, prefix: str) -> dict:
 
 
 def _strategy(preset: str, title: str, **inputs) -> dict:
-    widgets = {
-        "preset": preset,
-        "loop_index": 0,
-        "target_frame": 0,
-        "source_start": 0,
-        "length": 1,
-        "edit_ratio": 0.0,
-        "keyframe_positions": "0,-1",
-        "extend_side": "tail at start",
-        "images_are_video": False,
-        "raw_strategy": "",
-    }
-    widgets.update(inputs)
-    return _node("OpenSoraMaskStrategy", title, **widgets)
+    # Widgets not given keep the node's defaults: the frontend fills them in on loading.
+    return _node("OpenSoraMaskStrategy", title, preset=preset, **inputs)
 
 
 def _load_image(title: str) -> dict:
