@@ -120,6 +120,7 @@ def test_saved_definitions_match_the_core_list_and_the_pack_declarations():
         declared = []
         for item in sorted(widgets, key=lambda item: item.optional):
             declared += [item.name, None] if item.control_after_generate else [item.name]
+        # On a change to the node: re-save the entry from /object_info and re-export (tools/).
         assert widget_slots(DEFINITIONS[node_type]) == declared, node_type
 
 

@@ -4,7 +4,8 @@
 `graphToPrompt`): one widget per widget-typed input in input order, plus the frontend-only
 value after a `control_after_generate` INT and after an upload combo; notes are not sent.
 Node definitions come from a saved subset of ComfyUI 0.3.64's /object_info
-(`comfy_graphs/object_info_0.3.64.json`). `with_tiny_models` switches the loaders to the
+(`comfy_graphs/object_info_0.3.64.json`: the core nodes the workflows use and the pack's
+own, saved with `comfy_e2e.py --save-object-info`, tooltips dropped). `with_tiny_models` switches the loaders to the
 tiny test models. Run as a script, it writes those copies and their input files for a
 real-ComfyUI run:
 
