@@ -30,3 +30,7 @@ class ReferenceMediaError(SoraError):
 
 class PromptError(SoraError, ValueError):
     """A prompt, or its embedded JSON / per-loop syntax, that cannot be parsed."""
+
+
+class RemoteError(SoraError):
+    """A ComfyUI server refused a queued workflow, failed running it, or cannot be reached."""

@@ -1,39 +1,17 @@
 """The ComfyUI nodes without ComfyUI: declarations checked by ComfyUI's rules, and every
 node's function run on tiny models, chained as a workflow would chain them.
 
-The pack is imported the way ComfyUI imports it (its folder as a package), so relative
-imports and the lazy `nodes` package are exercised as in a real install.
+The pack is imported the way ComfyUI imports it (`pack_loader`).
 """
 
-import importlib
-import importlib.util
 import json
-import sys
 
 import pytest
 import torch
+from pack_loader import pack_module
 from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
 
 from golden import PROJECT_ROOT
-
-PACK = "custom_nodes_opensora_under_test"
-
-
-def _import_pack():
-    if PACK not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            PACK, PROJECT_ROOT / "__init__.py", submodule_search_locations=[str(PROJECT_ROOT)]
-        )
-        pack = importlib.util.module_from_spec(spec)
-        sys.modules[PACK] = pack
-        spec.loader.exec_module(pack)
-    return sys.modules[PACK]
-
-
-def pack_module(name: str):
-    _import_pack()
-    return importlib.import_module(f"{PACK}.nodes.{name}")
-
 
 spec_module = pack_module("spec")
 SPECS = pack_module("catalog").SPECS

@@ -3,6 +3,7 @@
 import re
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 from golden import PROJECT_ROOT
@@ -86,3 +87,45 @@ def test_ci_runs_the_test_command_written_in_readme():
 
 def test_license_is_apache_2():
     assert "Apache License" in Path(PROJECT_ROOT / "LICENSE").read_text()[:200]
+
+
+# What ComfyUI loads from a registry or Manager install; everything else stays out of the zip.
+PACK_CONTENTS = {
+    "__init__.py",
+    "nodes",
+    "sora_core",
+    "locales",
+    "workflows",
+    "requirements.txt",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+}
+
+
+def _comfyignore() -> "set[str]":
+    lines = (PROJECT_ROOT / ".comfyignore").read_text().splitlines()
+    return {line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")}
+
+
+def _top_level_names() -> "set[str]":
+    """What `comfy node pack` starts from: git's tracked files, else (an unpacked copy) the
+    folder's entries minus what .gitignore names."""
+    listed = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if listed.returncode == 0 and listed.stdout.strip():
+        return {path.split("/")[0] for path in listed.stdout.split()}
+    lines = (PROJECT_ROOT / ".gitignore").read_text().splitlines()
+    patterns = [line.strip().strip("/") for line in lines if line.strip()[:1] not in ("", "#", "!")]
+    return {
+        entry.name
+        for entry in PROJECT_ROOT.iterdir()
+        if entry.name != ".git" and not any(fnmatch(entry.name, p) for p in patterns)
+    }
+
+
+def test_comfy_node_pack_ships_the_pack_and_leaves_out_development_files():
+    ignored = _comfyignore()
+    # Plain top-level names only, so this reading matches comfy-cli's gitwildmatch one.
+    assert all("/" not in name and "*" not in name for name in ignored)
+    assert _top_level_names() - ignored == PACK_CONTENTS
+    assert {"tests", "benchmarks", "tools", ".ci"} <= ignored

@@ -1,0 +1,378 @@
+"""The bundled workflows as API-format graphs plus the note shown on their canvas.
+
+These are the inputs of `tools/export_workflows.mjs`, which loads each graph into the real
+ComfyUI frontend, adds the note, lays the nodes out and saves what the frontend saves
+(`workflows/<name>.json`, UI format) and exports (`workflows/api/<name>.json`, "Export
+(API)"). The shipped files are those exports, never this script's output.
+
+    python tools/workflow_sources.py sources.json
+    node tools/export_workflows.mjs --url http://127.0.0.1:8188 --sources sources.json \
+        --out workflows --shots shots
+    python tools/workflow_sources.py --thumbnails shots workflows
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+# Released files as the loaders list them (Hugging Face folders end in "/").
+TRANSFORMER = "OpenSora-STDiT-v3/"
+VAE = "OpenSora-VAE-v1.2/"
+TEXT_ENCODER = "t5xxl_fp16.safetensors"
+INPUT_IMAGE = "example.png"
+INPUT_VIDEO = "opensora_input.mp4"
+SEED = 42
+REFERENCE_RESOLUTION = "360p"
+FPS = 24.0
+FRAMES = 51
+# Latent frames 5 of the 1.2 VAE = 1 + 4 * 4 video frames, the overlap of an extension.
+EXTEND_LATENTS = 5
+EXTEND_OVERLAP = 17
+
+MODELS_NOTE = """**Model files** (nothing is downloaded; press **R** after adding files):
+
+- **Load Open-Sora Transformer**: the folder of
+  [hpcai-tech/OpenSora-STDiT-v3](https://huggingface.co/hpcai-tech/OpenSora-STDiT-v3)
+  (`config.json` + `model.safetensors`) in `models/opensora/` or
+  `models/diffusion_models/`, listed as `OpenSora-STDiT-v3/`.
+- **Load Open-Sora VAE**: the folder of
+  [hpcai-tech/OpenSora-VAE-v1.2](https://huggingface.co/hpcai-tech/OpenSora-VAE-v1.2)
+  in `models/vae/`, listed as `OpenSora-VAE-v1.2/`.
+- **Load Open-Sora T5 Text Encoder**: ComfyUI's `t5xxl_fp16.safetensors` (or
+  `t5xxl_fp8_e4m3fn.safetensors`) in `models/text_encoders/`, or the folder of
+  [DeepFloyd/t5-v1_1-xxl](https://huggingface.co/DeepFloyd/t5-v1_1-xxl).
+
+Open-Sora 1.2 defaults: rflow, 30 steps, cfg 7, aesthetic score 6.5, 24 fps.
+Memory: bf16 transformer + VAE and fp16 T5 fit a 24 GB GPU at 240p; set the T5
+loader's device to `cpu` to keep T5 off the GPU."""
+
+
+def _loaders() -> dict:
+    return {
+        "1": _node(
+            "OpenSoraTransformerLoader",
+            "Load Open-Sora Transformer",
+            model_name=TRANSFORMER,
+            dtype="bf16",
+            attention="auto",
+        ),
+        "2": _node(
+            "OpenSoraVAELoader",
+            "Load Open-Sora VAE",
+            vae_name=VAE,
+            dtype="bf16",
+            tile_size=0,
+            tile_overlap=8,
+        ),
+        "3": _node(
+            "OpenSoraT5Loader",
+            "Load Open-Sora T5 Text Encoder",
+            t5_name=TEXT_ENCODER,
+            dtype="default",
+            device="default",
+            max_length=300,
+        ),
+    }
+
+
+def _node(class_type: str, title: str, **inputs) -> dict:
+    return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+
+def _text(prompt: str) -> dict:
+    return _node(
+        "OpenSoraTextEncode",
+        "Open-Sora Text Encode",
+        t5=["3", 0],
+        prompt=prompt,
+        release="1.2",
+        aesthetic_score=6.5,
+        motion_score=-1.0,
+        camera_motion="none",
+    )
+
+
+def _clip_widgets(resolution: str = "240p", num_frames: int = FRAMES) -> dict:
+    return {
+        "sampler_name": "rflow",
+        "steps": 30,
+        "cfg": 7.0,
+        "seed": SEED,
+        "resolution": resolution,
+        "aspect_ratio": "9:16",
+        "width": 0,
+        "height": 0,
+        "num_frames": num_frames,
+        "duration": 0.0,
+        "fps": FPS,
+    }
+
+
+def _sampler(strategy: "str | None" = None, **widgets) -> dict:
+    links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
+    if strategy is not None:
+        # References are VAE-encoded at the clip size, which needs sides that are multiples
+        # of 8: 240p 9:16 is 240x426, 360p 9:16 is 360x640.
+        links["mask_strategy"] = [strategy, 0]
+        widgets.setdefault("resolution", REFERENCE_RESOLUTION)
+    return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **_clip_widgets(**widgets))
+
+
+def _decode(latent: str = "5") -> dict:
+    return _node(
+        "OpenSoraVAEDecode",
+        "Open-Sora VAE Decode",
+        vae=["2", 0],
+        latent=[latent, 0],
+        fps=0.0,
+        num_frames=0,
+    )
+
+
+def _save_video(video: list, prefix: str) -> dict:
+    return _node(
+        "SaveVideo", "Save Video", video=video, filename_prefix=prefix, format="auto", codec="auto"
+    )
+
+
+def _strategy(preset: str, title: str, **inputs) -> dict:
+    # Widgets not given keep the node's defaults: the frontend fills them in on loading.
+    return _node("OpenSoraMaskStrategy", title, preset=preset, **inputs)
+
+
+def _load_image(title: str) -> dict:
+    return _node("LoadImage", title, image=INPUT_IMAGE)
+
+
+def _load_video() -> dict:
+    return _node("LoadVideo", "Load Video", file=INPUT_VIDEO)
+
+
+def text_to_video() -> dict:
+    return {
+        **_loaders(),
+        "4": _text(
+            "a paper boat drifts down a rainy street at night, neon reflections on the water"
+        ),
+        "5": _sampler(),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/text_to_video"),
+    }
+
+
+def image_to_video() -> dict:
+    return {
+        **_loaders(),
+        "4": _text("the scene comes to life, gentle camera movement"),
+        "8": _load_image("First frame"),
+        "9": _strategy("image-to-video", "Image opens the video", images=["8", 0]),
+        "5": _sampler("9"),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/image_to_video"),
+    }
+
+
+def connect() -> dict:
+    return {
+        **_loaders(),
+        "4": _text("a smooth transition from the first picture to the second"),
+        "8": _load_image("First frame"),
+        "10": _load_image("Last frame"),
+        "11": _node("ImageBatch", "First + last frame", image1=["8", 0], image2=["10", 0]),
+        "9": _strategy("connect", "First opens, last closes", images=["11", 0]),
+        "5": _sampler("9"),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/connect"),
+    }
+
+
+def extend_video() -> dict:
+    return {
+        **_loaders(),
+        "4": _text("the video continues, the camera keeps moving forward"),
+        "12": _load_video(),
+        "9": _strategy(
+            "extend",
+            "Continue from the tail",
+            length=EXTEND_LATENTS,
+            extend_side="tail at start",
+            video=["12", 0],
+        ),
+        "5": _sampler("9"),
+        "6": _decode(),
+        "13": _node("GetVideoComponents", "Original frames", video=["12", 0]),
+        "14": _node(
+            "ImageFromBatch",
+            f"Drop {EXTEND_OVERLAP} repeated frames",
+            image=["6", 0],
+            batch_index=EXTEND_OVERLAP,
+            length=4096,
+        ),
+        "15": _node("ImageBatch", "Original + new frames", image1=["13", 0], image2=["14", 0]),
+        "16": _node("CreateVideo", "Create Video", images=["15", 0], fps=FPS),
+        "7": _save_video(["16", 0], "opensora/extend_video"),
+    }
+
+
+def edit_video() -> dict:
+    return {
+        **_loaders(),
+        "4": _text("the same scene in winter, covered in snow"),
+        "12": _load_video(),
+        "9": _strategy(
+            "edit",
+            "Re-generate (edit ratio)",
+            length=15,
+            edit_ratio=0.5,
+            video=["12", 0],
+        ),
+        "5": _sampler("9"),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/edit_video"),
+    }
+
+
+def long_video() -> dict:
+    prompts = "\n".join(
+        (
+            "a hot air balloon rises over a green valley at sunrise",
+            "the balloon drifts above a winding river",
+            "the balloon floats towards snowy mountains",
+        )
+    )
+    long = _node(
+        "OpenSoraLongVideo",
+        "Open-Sora Long Video",
+        model=["1", 0],
+        vae=["2", 0],
+        conditioning=["4", 0],
+        **_clip_widgets(),
+        loops=3,
+        condition_frame_length=EXTEND_LATENTS,
+        condition_frame_edit=0.0,
+    )
+    return {
+        **_loaders(),
+        "4": _text(prompts),
+        "5": long,
+        "7": _save_video(["5", 1], "opensora/long_video"),
+    }
+
+
+def text_to_image() -> dict:
+    return {
+        **_loaders(),
+        "4": _text("a lighthouse on a cliff at golden hour, dramatic clouds, photograph"),
+        "5": _sampler(resolution="360p", num_frames=1),
+        "6": _decode(),
+        "7": _node("SaveImage", "Save Image", images=["6", 0], filename_prefix="opensora/image"),
+    }
+
+
+LOADERS, SAMPLE, SAVE = ["1", "2", "3"], ["4", "5"], ["6", "7"]
+# Node ids per column, top to bottom, for the canvas layout.
+COLUMNS = {
+    "text_to_video": [LOADERS, SAMPLE, SAVE],
+    "image_to_video": [[*LOADERS, "8"], ["4", "9"], ["5"], SAVE],
+    "connect": [[*LOADERS, "8", "10"], ["4", "11", "9"], ["5"], SAVE],
+    "extend_video": [[*LOADERS, "12"], ["4", "9", "13"], ["5"], ["6", "14", "15"], ["16", "7"]],
+    "edit_video": [[*LOADERS, "12"], ["4", "9"], ["5"], SAVE],
+    "long_video": [LOADERS, SAMPLE, ["7"]],
+    "text_to_image": [LOADERS, SAMPLE, SAVE],
+}
+
+WORKFLOWS = {
+    "text_to_video": (
+        text_to_video,
+        "Text to video",
+        "Type the prompt in **Open-Sora Text Encode** and press Run. 240p 9:16, 51 frames "
+        "= 2 s at 24 fps; 360p and 480p work too (slower). A `duration` > 0 overrides "
+        "`num_frames`.",
+    ),
+    "image_to_video": (
+        image_to_video,
+        "Image to video",
+        "Upload the first frame in **First frame**. The mask strategy keeps it as the "
+        "first latent frame; `edit_ratio` > 0 lets the model change it. Any size works: "
+        "it is resized and cropped to the sampler's size (360p 9:16 = 640x360 here: clips "
+        "conditioned on pictures need sides that are multiples of 8, which 240p 9:16 "
+        "(426x240) is not).",
+    ),
+    "connect": (
+        connect,
+        "Connect two images (first + last frame)",
+        "Upload the opening picture in **First frame** and the closing one in **Last "
+        "frame**; the video is generated between them, at 360p 9:16 (references need sides "
+        "that are multiples of 8; 240p 9:16 is 426 wide).",
+    ),
+    "extend_video": (
+        extend_video,
+        "Extend a video",
+        f"Upload a video in **Load Video**. Its last {EXTEND_LATENTS} latent frames "
+        f"({EXTEND_OVERLAP} video frames) open the new clip; the new frames after them are "
+        "appended to the original, saved as one video (the new frames scaled to its size). "
+        "Generated at 360p 9:16 (references need sides that are multiples of 8). Run again on the result to extend "
+        "further, or use the long-video workflow.",
+    ),
+    "edit_video": (
+        edit_video,
+        "Edit a video (edit ratio)",
+        "Upload a video of at least 51 frames in **Load Video** and describe the result. "
+        "`edit_ratio` is the SDEdit strength: 0 keeps the video, 1 ignores it; 0.3-0.6 "
+        "keeps the motion and layout. `length` 15 latent frames = all 51 frames. 360p 9:16 "
+        "(references need sides that are multiples of 8; 240p 9:16 is 426 wide).",
+    ),
+    "long_video": (
+        long_video,
+        "Long video with per-loop prompts",
+        "One prompt line per loop (the last line carries on). Each loop generates 51 "
+        "frames, starting from the last 5 latent frames of the loop before: 3 loops = "
+        "51 + 2 x 34 = 119 frames. `condition_frame_edit` > 0 lets the joins change.",
+    ),
+    "text_to_image": (
+        text_to_image,
+        "Text to image",
+        "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 9:16 here); "
+        "saved as PNG.",
+    ),
+}
+
+
+def sources() -> dict:
+    """Every workflow: {name: {"title", "prompt" (API format), "note" (markdown), "columns"}}."""
+    return {
+        name: {
+            "title": title,
+            "prompt": build(),
+            "note": f"## Open-Sora 1.2: {title.lower()}\n\n{how}\n\n{MODELS_NOTE}",
+            "columns": COLUMNS[name],
+        }
+        for name, (build, title, how) in WORKFLOWS.items()
+    }
+
+
+# The frontend's tab bar, menu bar and left side bar in a 1920x1080 screenshot.
+CHROME = (64, 80)
+
+
+def write_thumbnails(shots: Path, workflows: Path, width: int = 720) -> None:
+    """Screenshots (PNG) -> `<workflow>.jpg` beside each workflow: canvas only, `width` px wide."""
+    from PIL import Image
+
+    for shot in sorted(shots.glob("*.png")):
+        image = Image.open(shot).convert("RGB")
+        image = image.crop((*CHROME, image.width, image.height))
+        height = round(image.height * width / image.width)
+        image = image.resize((width, height), Image.LANCZOS)
+        image.save(workflows / f"{shot.stem}.jpg", quality=82, optimize=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", nargs="?", help="sources JSON to write")
+    parser.add_argument("--thumbnails", nargs=2, metavar=("SHOTS", "WORKFLOWS"))
+    args = parser.parse_args()
+    if args.thumbnails:
+        write_thumbnails(Path(args.thumbnails[0]), Path(args.thumbnails[1]))
+    if args.target:
+        Path(args.target).write_text(json.dumps(sources(), indent=1))
