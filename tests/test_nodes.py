@@ -257,6 +257,34 @@ def test_image_to_video_keeps_the_image_as_first_latent_frame(models, conditioni
     torch.testing.assert_close(latent[0, :, 0], reference[:, 0], atol=1e-5, rtol=1e-5)
 
 
+def test_image_to_video_at_a_width_off_the_8_pixel_grid(models, conditioning):
+    # Open-Sora's own sizes can be off the grid (240p 9:16 is 426 wide): the clip decodes to
+    # the width rounded down, and references are encoded at that decoded size.
+    model, vae, _ = models
+    image = torch.rand(1, SIZE, SIZE + 6, 3, generator=torch.Generator().manual_seed(3))
+    strategy, _ = build("image-to-video", images=image)
+    (latent,) = sampling.sample_clip(
+        model,
+        vae,
+        conditioning,
+        "rflow",
+        2,
+        7.0,
+        5,
+        "240p",
+        "9:16",
+        SIZE + 6,
+        SIZE,
+        FRAMES,
+        0.0,
+        24.0,
+        mask_strategy=strategy,
+    )
+    assert latent["samples"].shape[-2:] == (SIZE // 8, (SIZE + 6) // 8)
+    frames, _ = vae_nodes.decode(vae, latent, 0.0, 0)
+    assert frames.shape == (FRAMES, SIZE, SIZE, 3)
+
+
 def test_connect_keeps_first_and_last_frames(models, conditioning):
     images = torch.rand(2, SIZE, SIZE, 3, generator=torch.Generator().manual_seed(2))
     strategy, text = build("connect", images=images)

@@ -47,6 +47,17 @@ class GenerationModels:
         return self.transformer.opensora_version
 
 
+def decoded_size(image_size: "Sequence[int]") -> "tuple[int, int]":
+    """Height and width the VAE decodes to: `image_size` rounded down to multiples of 8.
+
+    Open-Sora's sizes such as 240x426 decode to 240x424; references are loaded at this
+    size so that their latents line up with the generated ones (the reference's
+    encode of a 426-wide image gives one latent column too many).
+    """
+    height, width = image_size
+    return height // SPATIAL_FACTOR * SPATIAL_FACTOR, width // SPATIAL_FACTOR * SPATIAL_FACTOR
+
+
 @dataclass(frozen=True)
 class ClipSettings:
     """What every clip of a batch shares: pixel size, frame count, fps conditioning, loops."""
@@ -61,14 +72,8 @@ class ClipSettings:
 
     @property
     def decoded_size(self) -> "tuple[int, int]":
-        """Height and width the VAE decodes to: `image_size` rounded down to multiples of 8.
-
-        Open-Sora's sizes such as 240x426 decode to 240x424; references are loaded at this
-        size so that their latents line up with the generated ones (the reference's
-        encode of a 426-wide image gives one latent column too many).
-        """
-        height, width = self.image_size
-        return height // SPATIAL_FACTOR * SPATIAL_FACTOR, width // SPATIAL_FACTOR * SPATIAL_FACTOR
+        """Height and width the VAE decodes this clip to (see `decoded_size`)."""
+        return decoded_size(self.image_size)
 
 
 @dataclass
@@ -96,8 +101,9 @@ def encode_reference_sources(
     transform_name: str = "resize_crop",
 ) -> "list[list[torch.Tensor]]":
     """Each prompt's references (a `;`-joined path string or a list of paths / IMAGE frames)
-    loaded at `image_size` and encoded one by one -> latents (C, T', H', W')."""
-    pixels = [load_references(source, image_size, transform_name) for source in sources]
+    loaded at the size `image_size` decodes to and encoded one by one -> latents (C, T', H', W')."""
+    size = decoded_size(image_size)
+    pixels = [load_references(source, size, transform_name) for source in sources]
     return encode_references(codec, pixels)
 
 
