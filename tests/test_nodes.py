@@ -175,7 +175,7 @@ def conditioning(models):
     return text_encode.encode_prompt(models[2], prompt, "1.2", 6.5, -1.0, "pan left")[0]
 
 
-def sample(models, conditioning, seed=42, strategy=None, frames=FRAMES):
+def sample(models, conditioning, seed=42, strategy=None, frames=FRAMES, width=SIZE, height=SIZE):
     model, vae, _ = models
     (latent,) = sampling.sample_clip(
         model,
@@ -187,8 +187,8 @@ def sample(models, conditioning, seed=42, strategy=None, frames=FRAMES):
         seed,
         "240p",
         "9:16",
-        SIZE,
-        SIZE,
+        width,
+        height,
         frames,
         0.0,
         24.0,
@@ -260,28 +260,11 @@ def test_image_to_video_keeps_the_image_as_first_latent_frame(models, conditioni
 def test_image_to_video_at_a_width_off_the_8_pixel_grid(models, conditioning):
     # Open-Sora's own sizes can be off the grid (240p 9:16 is 426 wide): the clip decodes to
     # the width rounded down, and references are encoded at that decoded size.
-    model, vae, _ = models
     image = torch.rand(1, SIZE, SIZE + 6, 3, generator=torch.Generator().manual_seed(3))
     strategy, _ = build("image-to-video", images=image)
-    (latent,) = sampling.sample_clip(
-        model,
-        vae,
-        conditioning,
-        "rflow",
-        2,
-        7.0,
-        5,
-        "240p",
-        "9:16",
-        SIZE + 6,
-        SIZE,
-        FRAMES,
-        0.0,
-        24.0,
-        mask_strategy=strategy,
-    )
+    latent = sample(models, conditioning, seed=5, strategy=strategy, width=SIZE + 6)
     assert latent["samples"].shape[-2:] == (SIZE // 8, (SIZE + 6) // 8)
-    frames, _ = vae_nodes.decode(vae, latent, 0.0, 0)
+    frames, _ = vae_nodes.decode(models[1], latent, 0.0, 0)
     assert frames.shape == (FRAMES, SIZE, SIZE, 3)
 
 
