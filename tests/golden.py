@@ -16,14 +16,32 @@ from safetensors.torch import load_file
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+# The public fixture set ships with the repository, so a fresh clone's tests pass; the
+# team's copy beside the project (`../shared/fixtures`) must stay byte-identical to it.
+BUNDLED_FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
+SHARED_FIXTURES = PROJECT_ROOT.parent / "shared" / "fixtures"
+
+
 def fixtures_dir() -> Path:
-    """The fixture root: `$SORA_FIXTURES_DIR`, else `../shared/fixtures` beside the project."""
+    """The fixture root: `$SORA_FIXTURES_DIR`, else the set bundled under `tests/fixtures`."""
     configured = os.environ.get("SORA_FIXTURES_DIR")
-    return Path(configured) if configured else PROJECT_ROOT.parent / "shared" / "fixtures"
+    return Path(configured) if configured else BUNDLED_FIXTURES
+
+
+MISSING_INDEX = "MISSING-INDEX:"
+
+
+def _fail_on_missing_index(relative: str) -> None:
+    # A case standing in for a missing index reaches here as "pipeline/MISSING-INDEX:x.json".
+    if MISSING_INDEX in relative:
+        index = relative.split(MISSING_INDEX, 1)[1].split("/")[0]
+        index = index.removesuffix(".json.json").removesuffix(".safetensors")
+        pytest.fail(f"fixture index {index!r} is missing under {fixtures_dir()}")
 
 
 def read_json(relative: str) -> dict:
     """A JSON file under the fixture root; a missing file fails the calling test."""
+    _fail_on_missing_index(relative)
     path = fixtures_dir() / relative
     if not path.is_file():
         pytest.fail(f"fixture file {path} is missing (SORA_FIXTURES_DIR={fixtures_dir()})")
@@ -32,6 +50,7 @@ def read_json(relative: str) -> dict:
 
 def read_tensors(relative: str) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file under the fixture root."""
+    _fail_on_missing_index(relative)
     path = fixtures_dir() / relative
     if not path.is_file():
         pytest.fail(f"fixture tensors {path} are missing (SORA_FIXTURES_DIR={fixtures_dir()})")
@@ -40,7 +59,7 @@ def read_tensors(relative: str) -> dict[str, torch.Tensor]:
 
 def _missing(index: Path) -> list[str]:
     # A missing index still yields one case, whose test then fails naming the file.
-    return [f"MISSING-INDEX:{index}"]
+    return [f"{MISSING_INDEX}{index.name}"]
 
 
 def stdit_cases() -> list[str]:
