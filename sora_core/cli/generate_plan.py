@@ -305,6 +305,7 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
             )
         )
 
+    loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
     models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
     if not demo:
@@ -321,6 +322,6 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
-        loras=_loras(config),
+        loras=loras,
         **scores,
     )
