@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from golden import assert_close, read_json, read_tensors, stdit_cases
-from sora_core.models import build_model
+from sora_core.checkpoints import build_model
 
 
 def load_case(name: str):
