@@ -132,7 +132,7 @@ def build_text_encoder(config: dict):
 def build_model(config: dict) -> torch.nn.Module:
     """A transformer from an Open-Sora model config dict, e.g.
     `{"type": "STDiT3-XL/2", "qk_norm": True, "from_pretrained": "..."}`, or a bare class name
-    (`"STDiT"`, `"STDiT2"`, `"STDiT3"`) with the reference's constructor arguments.
+    (`"STDiT"`, `"PixArtMS"`, ...) with the reference's constructor arguments.
 
     Extra keys beside the constructor arguments: `type` (required), `from_pretrained` (a
     checkpoint path, loaded by `load_transformer`) and `grad_checkpoint`.
