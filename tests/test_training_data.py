@@ -10,7 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from sora_core.datasets import build_dataset, prepare_dataloader
+from sora_core.datasets import (
+    MaskGenerator,
+    TaskMaskGenerator,
+    build_condition_noise,
+    build_dataset,
+    build_mask_generator,
+    build_training_data,
+    prepare_dataloader,
+)
+from sora_core.datasets.task_masks import DEFAULT_TEXTS
 from sora_core.errors import ConfigError, DatasetError
 from sora_core.video_io import write_mp4
 
@@ -158,3 +167,29 @@ def test_a_table_with_no_sample_in_any_bucket_is_an_error(table):
     loader = _loader(table, bucket_config={"720p": {16: (1.0, 1)}})
     with pytest.raises(DatasetError, match="720p.*\n.*below 80%"):
         list(loader.batches(0))
+
+
+def test_training_settings_build_the_data_side(table, tmp_path):
+    settings = {
+        "dataset": {"type": "VariableVideoTextDataset", "data_path": str(table)},
+        "bucket_config": {"144p": {1: (1.0, 1), 8: (1.0, 1)}},  # whole batches of one
+        "seed": 5,
+        "num_workers": 0,
+        "default_text_ratio": 1.0,
+        "caption_dropout": 1.0,
+    }
+    loader = build_training_data(settings, rank=1, num_replicas=2)
+    assert loader.sampler.rank == 1 and loader.sampler.num_replicas == 2
+    texts = [text for batch in loader.batches(0) for text in batch["text"]]
+    assert texts and set(texts) <= set(DEFAULT_TEXTS.values())
+    assert build_mask_generator({}) is None
+    assert isinstance(build_mask_generator({"mask_ratios": {"image_head": 0.5}}), MaskGenerator)
+    mask_config = tmp_path / "mask_config.yaml"
+    mask_config.write_text("mask_type_ratio_dict_video:\n  i2v: 1\n")
+    assert isinstance(build_mask_generator({"mask_config": str(mask_config)}), TaskMaskGenerator)
+    with pytest.raises(ConfigError, match="keep one"):
+        build_mask_generator({"mask_config": str(mask_config), "mask_ratios": {"image_head": 0.5}})
+    assert build_condition_noise({}) is None
+    assert build_condition_noise({"add_noise_to_condition": True}) is not None
+    with pytest.raises(ConfigError, match="add_noise_to_condition"):
+        build_condition_noise({"add_noise_to_condition": "yes"})

@@ -26,6 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from .sampler import StatefulBatchSampler, VariableVideoBatchSampler
+from .task_masks import DefaultText
 from .video_text import SkippedSample, VariableVideoTextDataset, VideoTextDataset
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,15 @@ DATASET_TYPES = {
 DATASET_KEYS = {"type", "data_path", "num_frames", "frame_interval", "image_size", "transform_name"}
 
 
-def build_dataset(config: Mapping, data_path: "str | None" = None, seed: int = 0):
-    """A dataset from the config's `dataset = dict(type=..., ...)`; `data_path` overrides."""
+def build_dataset(
+    config: Mapping,
+    data_path: "str | None" = None,
+    seed: int = 0,
+    default_text: "DefaultText | None" = None,
+):
+    """A dataset from the config's `dataset = dict(type=..., ...)`; `data_path` overrides.
+
+    `default_text` replaces some captions by a generic one (Plan's `default_text_ratio`)."""
     config = dict(config)
     kind = config.pop("type", None)
     if kind not in DATASET_TYPES:
@@ -58,7 +66,7 @@ def build_dataset(config: Mapping, data_path: "str | None" = None, seed: int = 0
         )
     if "image_size" in config and config["image_size"] is not None:
         config["image_size"] = tuple(config["image_size"])
-    return DATASET_TYPES[kind](seed=seed, **config)
+    return DATASET_TYPES[kind](seed=seed, default_text=default_text, **config)
 
 
 def collate_samples(samples: "list[dict | SkippedSample]") -> dict:
