@@ -1,23 +1,28 @@
-"""The command-line tools: console scripts `opensora-generate` and `opensora-train`, and
-the reading of Open-Sora's config files and flags they share."""
+"""The command-line tools: console scripts `opensora-generate`, `opensora-train` and
+`opensora-search-bs`, and the reading of Open-Sora's config files and flags they share."""
 
 import sys
 
 from ..errors import SoraError
 
 
+def _run(program: str, command, argv: "list[str] | None") -> int:
+    """Run a command; our errors become one line and exit status 2, Ctrl-C status 130."""
+    try:
+        return command(argv)
+    except SoraError as error:
+        print(f"{program}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return 130
+
+
 def generate_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-generate` (Open-Sora's inference script)."""
     from .generate import PROGRAM, generate
 
-    try:
-        return generate(argv)
-    except SoraError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+    return _run(PROGRAM, generate, argv)
 
 
 def train_main(argv: "list[str] | None" = None) -> int:
@@ -28,3 +33,10 @@ def train_main(argv: "list[str] | None" = None) -> int:
         file=sys.stderr,
     )
     return 2
+
+
+def search_bs_main(argv: "list[str] | None" = None) -> int:
+    """Entry point of `opensora-search-bs` (Open-Sora's `scripts/misc/search_bs.py`)."""
+    from .search_bs import PROGRAM, search_bs
+
+    return _run(PROGRAM, search_bs, argv)
