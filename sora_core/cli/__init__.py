@@ -1,5 +1,5 @@
-"""The command-line tools: console scripts `opensora-generate`, `opensora-train` and
-`opensora-search-bs`, and the reading of Open-Sora's config files and flags they share."""
+"""The command-line tools: console scripts `opensora-generate`, `opensora-train`,
+`opensora-extract-features` and `opensora-search-bs`, and the reading of Open-Sora's config files and flags they share."""
 
 import sys
 
@@ -40,3 +40,10 @@ def search_bs_main(argv: "list[str] | None" = None) -> int:
     from .search_bs import PROGRAM, search_bs
 
     return _run(PROGRAM, search_bs, argv)
+
+
+def extract_features_main(argv: "list[str] | None" = None) -> int:
+    """Entry point of `opensora-extract-features` (Open-Sora's `extract_feat.py`)."""
+    from .extract_features import PROGRAM, extract
+
+    return _run(PROGRAM, extract, argv)
