@@ -40,8 +40,7 @@ LORA = NodeSpec(
         Input(
             "strength",
             FLOAT,
-            "How much of the adapter's update to add: 1 as trained, 0 none, negative "
-            "subtracts it.",
+            "How much of the adapter's update to add: 1 as trained, 0 none, negative subtracts it.",
             default=1.0,
             min=-10.0,
             max=10.0,
