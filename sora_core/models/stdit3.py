@@ -127,9 +127,14 @@ class STDiT3(STDiTBase):
 
         tokens = self.x_embedder(x)  # [B, N, C]
         tokens = (tokens.view(batch, frames, spatial, -1) + pos).flatten(1, 2)
-        for spatial_block, temporal_block in zip(self.spatial_blocks, self.temporal_blocks):
-            tokens = self.run_block(spatial_block, tokens, t_mlp, t0_mlp, ctx)
-            tokens = self.run_block(temporal_block, tokens, t_mlp, t0_mlp, ctx)
+
+        def blocks(tokens):
+            for spatial_block, temporal_block in zip(self.spatial_blocks, self.temporal_blocks):
+                tokens = self.run_block(spatial_block, tokens, t_mlp, t0_mlp, ctx)
+                tokens = self.run_block(temporal_block, tokens, t_mlp, t0_mlp, ctx)
+            return tokens
+
+        tokens = self.cached_blocks(tokens, t_mlp, x_mask, self.spatial_blocks[0], blocks)
 
         tokens = self.final_layer(tokens, t, x_mask, t0, frames)  # [B, N, pt*ph*pw*Cout]
         return self.to_latent(tokens, grid, latent_thw)
