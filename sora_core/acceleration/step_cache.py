@@ -66,10 +66,10 @@ class StepCache:
     changes: "list[tuple[float, float]]" = field(default_factory=list)
 
     def __post_init__(self):
-        if self.threshold is not None and not 0 <= self.threshold < 10:
+        if self.threshold is not None and not 0 <= self.threshold < float("inf"):
             raise ConfigError(
-                f"step cache threshold: {self.threshold}; expected a value from 0 (never skip) "
-                f"to about 1 (recommended {RECOMMENDED_THRESHOLD})"
+                f"step cache threshold: {self.threshold}; expected a number >= 0: 0 never "
+                f"skips, {RECOMMENDED_THRESHOLD} is recommended, larger skips more"
             )
         self._rescale = np.poly1d(self.coefficients)
         self._begin(None)

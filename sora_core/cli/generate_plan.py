@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..acceleration import Acceleration
 from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
 from ..conditioning.apply import plan_conditions
 from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
@@ -58,6 +59,7 @@ class GenerationPlan:
     camera_motion: "str | None"
     prompt_as_path: bool
     verbose: int
+    acceleration: Acceleration = Acceleration()
 
     @property
     def total_frames(self) -> int:
@@ -295,5 +297,6 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
+        acceleration=Acceleration.from_config(config),
         **scores,
     )
