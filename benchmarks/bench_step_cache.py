@@ -20,8 +20,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from sora_core.acceleration import StepCache, calibrate  # noqa: E402
 from sora_core.models import build_model  # noqa: E402
-from sora_core.pipeline import Placement, decode_latent, sample_latent  # noqa: E402
-from sora_core.pipeline import size_conditioning  # noqa: E402
+from sora_core.pipeline import (  # noqa: E402
+    Placement,
+    decode_latent,
+    sample_latent,
+    size_conditioning,  # noqa: E402
+)
 from sora_core.pipeline.demo import DEMO_CONFIG  # noqa: E402
 from sora_core.samplers import build_scheduler  # noqa: E402
 from sora_core.vae import build_vae  # noqa: E402
@@ -92,7 +96,11 @@ def main(argv: "list[str] | None" = None) -> None:
     print("|---|---|---|---|---|---|")
     for name in args.models:
         model = transformer(name, args.xl_depth)
-        label = "demo STDiT3 (64 wide)" if name == "demo" else f"STDiT3 1152 wide, depth {args.xl_depth}"
+        label = (
+            "demo STDiT3 (64 wide)"
+            if name == "demo"
+            else f"STDiT3 1152 wide, depth {args.xl_depth}"
+        )
         with torch.no_grad():
             run(model, vae, latent_size, args.frames, 2, StepCache())  # warm-up
             plain_times, recorder = [], StepCache(record=True)

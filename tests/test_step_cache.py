@@ -71,7 +71,9 @@ def block_runs(model) -> "list[int]":
 
 def test_off_is_bitwise_identical_to_the_plain_sampler_and_counts_every_call():
     model = tiny_model()
-    sampler = build_scheduler({"type": "rflow", "num_sampling_steps": STEPS}, opensora_version="1.2")
+    sampler = build_scheduler(
+        {"type": "rflow", "num_sampling_steps": STEPS}, opensora_version="1.2"
+    )
     latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(2))
     kwargs = size_conditioning(1, (64, 64), 17, 24)
     plain = sampler.sample(model, latent, text_for(model), model_kwargs=kwargs, noise=3)

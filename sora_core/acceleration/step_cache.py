@@ -23,7 +23,13 @@ from ..errors import ConfigError
 
 # TeaCache's published fit for Open-Sora 1.2 (STDiT3-XL/2, real weights): relative L1 change
 # of the modulated input -> relative L1 change of the output, highest power first.
-STDIT3_COEFFICIENTS = (2.17546007e02, -1.18329252e02, 2.68662585e01, -4.59364272e-02, 4.84426240e-02)
+STDIT3_COEFFICIENTS = (
+    2.17546007e02,
+    -1.18329252e02,
+    2.68662585e01,
+    -4.59364272e-02,
+    4.84426240e-02,
+)
 # Measured with benchmarks/bench_step_cache.py (30 rflow steps, cfg 7): the largest threshold
 # keeping decoded frames >= 30 dB PSNR against the uncached run. See the README table.
 RECOMMENDED_THRESHOLD = 0.2
@@ -87,10 +93,10 @@ class StepCache:
     def _begin(self, total_calls: "int | None") -> None:
         self._total = total_calls
         self._index = 0
-        self._probe: "torch.Tensor | None" = None
-        self._residual: "torch.Tensor | None" = None
-        self._output: "torch.Tensor | None" = None
-        self._signature: "torch.Tensor | None" = None
+        self._probe: torch.Tensor | None = None
+        self._residual: torch.Tensor | None = None
+        self._output: torch.Tensor | None = None
+        self._signature: torch.Tensor | None = None
         self._accumulated = 0.0
 
     @contextlib.contextmanager
@@ -155,7 +161,9 @@ class StepCache:
         output = blocks(tokens)
         residual = output - tokens
         if self.record and previous_probe is not None and self._output is not None:
-            self.changes.append((relative_l1(probe, previous_probe), relative_l1(output, self._output)))
+            self.changes.append(
+                (relative_l1(probe, previous_probe), relative_l1(output, self._output))
+            )
         self._residual, self._output = residual, output if self.record else None
         self.computed += 1
         return output
