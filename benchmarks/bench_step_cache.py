@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from sora_core.acceleration import StepCache, calibrate  # noqa: E402
-from sora_core.models import build_model  # noqa: E402
+from sora_core.checkpoints import build_model  # noqa: E402
 from sora_core.pipeline import (  # noqa: E402
     Placement,
     decode_latent,

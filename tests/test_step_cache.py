@@ -9,7 +9,7 @@ import torch
 from sora_core.acceleration import RECOMMENDED_THRESHOLD, StepCache, calibrate
 from sora_core.cli import generate_main
 from sora_core.errors import ConfigError
-from sora_core.models import build_model
+from sora_core.checkpoints import build_model
 from sora_core.pipeline import sample_latent, size_conditioning
 from sora_core.samplers import build_scheduler
 

@@ -59,14 +59,15 @@ class StepCache:
     """Skip transformer calls while the accumulated, rescaled input change stays small.
 
     `threshold` None (or 0) never skips. Counters cover the cache's whole life: `computed`
-    block passes, `reused` calls answered from the cache, `seconds` spent in sampling.
+    `calls` to the transformer, `reused` of them answered from the cache (`computed` ran the
+    blocks), `seconds` spent in sampling.
     `record=True` keeps `(input change, output change)` pairs for `calibrate`.
     """
 
     threshold: "float | None" = None
     coefficients: "tuple[float, ...]" = STDIT3_COEFFICIENTS
     record: bool = False
-    computed: int = 0
+    calls: int = 0
     reused: int = 0
     seconds: float = 0.0
     changes: "list[tuple[float, float]]" = field(default_factory=list)
@@ -81,9 +82,9 @@ class StepCache:
         self._begin(None)
 
     @property
-    def calls(self) -> int:
-        """Transformer calls made (computed or answered from the cache)."""
-        return self.computed + self.reused
+    def computed(self) -> int:
+        """Transformer calls that ran the blocks (the others reused the cached residual)."""
+        return self.calls - self.reused
 
     @property
     def active(self) -> bool:
@@ -102,16 +103,16 @@ class StepCache:
     @contextlib.contextmanager
     def session(self, model: torch.nn.Module, total_calls: "int | None" = None) -> Iterator[None]:
         """One sampling run of `model` (about `total_calls` forwards): timed and counted."""
+        if self.active and not getattr(model, "step_cacheable", False):
+            raise ConfigError(
+                f"step cache: {type(model).__name__} does not support step caching; "
+                "it needs an Open-Sora transformer (STDiT, STDiT2 or STDiT3)"
+            )
         self._begin(total_calls)
         counter = None
         if isinstance(model, torch.nn.Module):
-            counter = model.register_forward_pre_hook(self._count_plain)
+            counter = model.register_forward_pre_hook(self._count)
         if self.active:
-            if not hasattr(model, "step_cache"):
-                raise ConfigError(
-                    f"step cache: {type(model).__name__} is not an Open-Sora transformer; "
-                    "step caching needs STDiT, STDiT2 or STDiT3"
-                )
             model.step_cache = self
         started = time.perf_counter()
         try:
@@ -124,10 +125,8 @@ class StepCache:
                 model.step_cache = None
             self._begin(None)
 
-    def _count_plain(self, *_) -> None:
-        # Without caching every forward runs its blocks; `run` counts the cached ones.
-        if not self.active:
-            self.computed += 1
+    def _count(self, *_) -> None:
+        self.calls += 1
 
     def _must_compute(self, probe: torch.Tensor, signature: "torch.Tensor | None") -> bool:
         first = self._index == 0 or self._probe is None or self._probe.shape != probe.shape
@@ -165,7 +164,6 @@ class StepCache:
                 (relative_l1(probe, previous_probe), relative_l1(output, self._output))
             )
         self._residual, self._output = residual, output if self.record else None
-        self.computed += 1
         return output
 
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ..acceleration import apply_acceleration
 from ..geometry import latent_size
+from ..lora import apply_lora_files
 from ..pipeline import generate_batch, peak_memory, reset_peak_memory
 from ..pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
 from ..pipeline.loading import load_generation_models
@@ -112,6 +113,7 @@ def generate(argv: "list[str] | None" = None) -> int:
             [plan.clip.num_frames, *plan.clip.image_size], plan.models["vae"]["type"]
         )
         models = load_generation_models(plan.models, plan.placement, size)
+    apply_lora_files(models.transformer, plan.loras)
     apply_acceleration(models, plan.acceleration)
     written = run_plan(plan, models, progress=plan.verbose >= 1)
     elapsed = time.perf_counter() - started

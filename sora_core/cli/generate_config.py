@@ -92,6 +92,7 @@ INFERENCE_KEYS = frozenset(
         "camera_motion",
         "verbose",
         "step_cache",
+        "lora",  # ours: adapters as "PATH[:STRENGTH]" strings (--lora)
     }
 )
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
@@ -160,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="THRESHOLD",
         help="skip transformer calls whose input barely changed (TeaCache); bare flag = "
         f"{RECOMMENDED_THRESHOLD} (measured: about 2x fewer calls), larger skips more",
+    )
+    add(
+        "--lora",
+        action="append",
+        metavar="PATH[:STRENGTH]",
+        help="LoRA adapter (lora.safetensors) applied to the transformer at STRENGTH "
+        "(default 1.0); repeat to stack several",
     )
     add(
         "--demo",

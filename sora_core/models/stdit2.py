@@ -68,6 +68,8 @@ class STDiT2Block(DiTBlock):
 class STDiT2(STDiTBase):
     """Open-Sora 1.1's transformer (`STDiT2-XL/2`); the 1.1 release needs `qk_norm_legacy`."""
 
+    step_cacheable = True  # its block loop goes through `cached_blocks`
+
     opensora_version = "1.1"
     DEFAULTS = STDIT2_DEFAULTS
 

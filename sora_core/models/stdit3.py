@@ -49,6 +49,8 @@ class STDiT3Block(DiTBlock):
 class STDiT3(STDiTBase):
     """Open-Sora 1.2's transformer (`STDiT3-XL/2`: hidden 1152, depth 28, 16 heads)."""
 
+    step_cacheable = True  # its block loop goes through `cached_blocks`
+
     opensora_version = "1.2"
     DEFAULTS = STDIT3_DEFAULTS
 
