@@ -39,11 +39,16 @@ def encode_texts(
 
     `text_encoder.encode(texts)` gives `y` (B, 1, L, D) and `mask` (B, L); `null_source` is
     the transformer (or its `y_embedder` / `y_embedding`) whose null caption CFG uses.
+    A class encoder gives class ids `y` (B,) and its own null class.
     """
     encoded = text_encoder.encode(list(texts))
     y = encoded["y"]
     device = y.device if device is None else device
-    null = null_captions(null_source, len(texts), y.shape[2]).to(device=device, dtype=y.dtype)
+    if y.is_floating_point():
+        null = null_captions(null_source, len(texts), y.shape[2])
+    else:
+        null = text_encoder.null(len(texts))
+    null = null.to(device=device, dtype=y.dtype)
     mask = encoded.get("mask")
     return TextConditioning(
         y=y.to(device), y_null=null, mask=None if mask is None else mask.to(device)
