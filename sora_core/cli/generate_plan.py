@@ -12,18 +12,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conditioning import LongVideoSettings, load_references, parse_mask_strategy
-from .conditioning.apply import plan_conditions
-from .errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
-from .geometry import get_image_size, get_num_frames, latent_size
-from .models import model_class
-from .naming import save_path_name
-from .pipeline.generate import ClipSettings, default_clip_settings
-from .pipeline.loading import resolved_configs
-from .pipeline.placement import Placement
-from .prompts import extract_prompt_json
-from .samplers import build_scheduler
-from .text import prepare_prompts
+from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
+from ..conditioning.apply import plan_conditions
+from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
+from ..geometry import get_image_size, get_num_frames, latent_size
+from ..models import model_class
+from ..naming import save_path_name
+from ..pipeline.generate import ClipSettings, default_clip_settings
+from ..pipeline.loading import resolved_configs
+from ..pipeline.placement import Placement
+from ..prompts import extract_prompt_json
+from ..samplers import build_scheduler
+from ..text import prepare_prompts
 
 SPATIAL_MULTIPLE = 8  # the VAEs' downsampling: smaller sides cannot be generated
 # Open-Sora 1.2's timestep transform counts `num_frames // 17 * 5` latent frames: 2 to 16
@@ -58,6 +58,7 @@ class GenerationPlan:
     camera_motion: "str | None"
     prompt_as_path: bool
     verbose: int
+    loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
 
     @property
     def total_frames(self) -> int:
@@ -176,6 +177,31 @@ def _check_conditioning(
         raise type(error)(f"prompt {prompt_index}: {error}") from None
 
 
+def parse_lora(spec: str) -> "tuple[Path, float]":
+    """`PATH[:STRENGTH]` -> (existing file, strength); a drive letter's colon is no strength."""
+    text = str(spec)
+    head, colon, tail = text.rpartition(":")
+    path, strength = text, 1.0
+    if colon and head:
+        try:
+            path, strength = head, float(tail)
+        except ValueError:
+            pass  # the colon belongs to the path (C:\\...)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"lora {spec!r}: no file {str(path)!r} (expected --lora PATH[:STRENGTH])")
+    return path, strength
+
+
+def _loras(config: dict) -> "tuple[tuple[Path, float], ...]":
+    specs = config.get("lora") or []
+    if isinstance(specs, str) or not isinstance(specs, (list, tuple)):
+        specs = [specs]
+    if not all(isinstance(spec, (str, os.PathLike)) for spec in specs):
+        raise ConfigError(f"lora = {specs!r}: expected a list of 'PATH[:STRENGTH]' strings")
+    return tuple(parse_lora(spec) for spec in specs)
+
+
 def _save_stems(config: dict, names: "list[str]", first_index: int, num_sample: int):
     save_dir = config.get("save_dir") or "./samples/samples/"
     stems = []
@@ -214,7 +240,7 @@ def _check_model_sections(config: dict) -> str:
             f"model ({config['model']['type']}): unknown key(s) {unknown}; accepted: "
             f"{sorted(set(cls.DEFAULTS) | MODEL_EXTRA_KEYS)}"
         )
-    from .vae.config import parse_vae_config
+    from ..vae.config import parse_vae_config
 
     parse_vae_config(config["vae"])
     build_scheduler(config["scheduler"], opensora_version=cls.opensora_version)
@@ -279,6 +305,7 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
             )
         )
 
+    loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
     models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
     if not demo:
@@ -295,5 +322,6 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
+        loras=loras,
         **scores,
     )
