@@ -34,7 +34,9 @@ class _EmaSubject(torch.nn.Module):
 
 def _filled(tensors: dict, prefix: str) -> _EmaSubject:
     module = _EmaSubject()
-    module.load_state_dict({key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)})
+    module.load_state_dict(
+        {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+    )
     return module
 
 

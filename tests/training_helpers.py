@@ -1,93 +1,92 @@
-"""Tiny training runs for the trainer tests: settings around the fixtures' tiny STDiT3,
-1.2 VAE and T5, and an in-memory stand-in for the dataset side (`TrainingData`)."""
+"""Tiny training runs for the trainer tests: a small CSV of clips and images (plus a missing
+and a corrupt file) and an Open-Sora training config around the fixtures' tiny 1.2 VAE and
+T5, with a tiny STDiT3 built from scratch."""
 
-import random
+import csv
+from pathlib import Path
 
-import torch
-
-from golden import fixtures_dir, read_json
+import numpy as np
+from PIL import Image
 from pipeline_helpers import reference_vae_config
 
+from golden import fixtures_dir, read_json
+from sora_core.video_io import write_mp4
 
-def tiny_settings(tmp_path, **overrides) -> dict:
-    """Checked settings for a few CPU steps on the fixture models (fp32, no warm-up)."""
-    from sora_core.training.config import check_config
+COLUMNS = ["path", "text", "num_frames", "height", "width", "aspect_ratio", "fps"]
+BAD_ROWS = 2  # a missing file and a file that does not decode
 
+
+def write_table(folder: Path, pairs: int = 6) -> Path:
+    """`pairs` 10-frame 144x256 clips and 160x280 images with captions, plus the bad rows."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(pairs):
+        clip = rng.integers(0, 256, (10, 144, 256, 3), dtype=np.uint8)
+        write_mp4(clip, folder / f"clip{i}.mp4", fps=8)
+        rows.append([str(folder / f"clip{i}.mp4"), f"a clip {i}", 10, 144, 256, 0.56, 8])
+        image = rng.integers(0, 256, (160, 280, 3), dtype=np.uint8)
+        Image.fromarray(image).save(folder / f"image{i}.png")
+        rows.append([str(folder / f"image{i}.png"), f"a photo {i}", 1, 160, 280, 0.57, 8])
+    rows.append([str(folder / "missing.mp4"), "gone", 10, 144, 256, 0.56, 8])
+    (folder / "corrupt.mp4").write_bytes(b"not a video at all" * 20)
+    rows.append([str(folder / "corrupt.mp4"), "broken", 10, 144, 256, 0.56, 8])
+    path = folder / "train.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+    return path
+
+
+def tiny_vae_config() -> dict:
+    """The fixtures' tiny official-format 1.2 VAE (group counts from its sidecar)."""
+    config = reference_vae_config(read_json("checkpoints/vae_v12.json"))
+    return {**config, "from_pretrained": str(fixtures_dir() / "checkpoints" / "vae_v12_hf")}
+
+
+def tiny_config(**overrides) -> dict:
+    """A bucketed v1.2-style training config for a few CPU steps (fp32)."""
     config = {
-        "dataset": {"type": "VariableVideoTextDataset", "data_path": str(tmp_path / "unused.csv")},
-        "model": {"type": "STDiT3", "depth": 1, "hidden_size": 32, "num_heads": 2,
-                  "patch_size": (1, 2, 2), "class_dropout_prob": 0.0},
-        "vae": {**reference_vae_config(read_json("checkpoints/vae_v12.json")),
-                "from_pretrained": str(fixtures_dir() / "checkpoints" / "vae_v12_hf")},
-        "text_encoder": {"type": "t5", "from_pretrained": str(fixtures_dir() / "text" / "tiny_t5"),
-                         "model_max_length": 16},
-        "scheduler": {"type": "rflow", "use_timestep_transform": True, "sample_method": "logit-normal"},
+        "dataset": {"type": "VariableVideoTextDataset", "transform_name": "resize_crop"},
+        "bucket_config": {"144p": {1: (1.0, 2), 8: ((1.0, 1.0), 2)}},
+        "mask_ratios": {"image_head": 0.2, "random": 0.1},
+        "model": {
+            "type": "STDiT3",
+            "depth": 1,
+            "hidden_size": 32,
+            "num_heads": 2,
+            "patch_size": (1, 2, 2),
+            "freeze_y_embedder": True,
+        },
+        "vae": tiny_vae_config(),
+        "text_encoder": {
+            "type": "t5",
+            "from_pretrained": str(fixtures_dir() / "text" / "tiny_t5"),
+            "model_max_length": 16,
+        },
+        "scheduler": {
+            "type": "rflow",
+            "use_timestep_transform": True,
+            "sample_method": "logit-normal",
+        },
         "dtype": "fp32",
         "device": "cpu",
-        "plugin": "ddp",
+        "num_workers": 0,
         "lr": 1e-3,
+        "warmup_steps": 2,
         "adam_eps": 1e-15,
         "grad_clip": 1.0,
         "ema_decay": 0.99,
         "epochs": 2,
         "log_every": 1,
+        "ckpt_every": 4,
         "seed": 7,
-        "outputs": str(tmp_path / "outputs"),
     }
     config.update(overrides)
-    return check_config(config, "test config")
+    return config
 
 
-class SingleFrameMasks:
-    """Stand-in mask generator: keeps a random head frame as condition half the time."""
-
-    def get_mask(self, x: torch.Tensor) -> torch.Tensor:
-        mask = torch.ones(x.shape[2], dtype=torch.bool)
-        if random.random() < 0.5 and x.shape[2] > 1:
-            mask[: random.randint(1, x.shape[2] - 1)] = False
-        return mask
-
-
-class MemoryData:
-    """`TrainingData` over clips made here: `num_samples` captioned clips of one size,
-    batched `batch_size` per rank in a seeded order per epoch, as the batch sampler would."""
-
-    fixed_size = None
-
-    def __init__(self, num_samples=8, batch_size=2, frames=17, size=(32, 32), rank=0, world_size=1, seed=0):
-        generator = torch.Generator().manual_seed(1234)
-        self.videos = torch.rand(num_samples, 3, frames, *size, generator=generator) * 2 - 1
-        self.texts = [f"clip number {i} of a small red ball" for i in range(num_samples)]
-        self.batch_size, self.rank, self.world_size, self.seed = batch_size, rank, world_size, seed
-        self.size, self.frames = size, frames
-        self.seen: list[list[int]] = []
-
-    def num_batches(self) -> int:
-        return len(self.videos) // (self.batch_size * self.world_size)
-
-    def _order(self, epoch: int) -> list[int]:
-        return torch.randperm(len(self.videos), generator=torch.Generator().manual_seed(self.seed + epoch)).tolist()
-
-    def batches(self, epoch: int, start_step: int):
-        order, global_batch = self._order(epoch), self.batch_size * self.world_size
-        for step in range(start_step, self.num_batches()):
-            first = step * global_batch + self.rank * self.batch_size
-            indices = order[first : first + self.batch_size]
-            self.seen.append(indices)
-            n = len(indices)
-            yield {
-                "video": self.videos[indices],
-                "text": [self.texts[i] for i in indices],
-                "index": torch.tensor(indices),
-                "num_frames": torch.full((n,), self.frames),
-                "height": torch.full((n,), self.size[0]),
-                "width": torch.full((n,), self.size[1]),
-                "ar": torch.full((n,), self.size[0] / self.size[1]),
-                "fps": torch.full((n,), 24),
-            }
-
-    def state_dict(self, epoch: int, step: int) -> dict:
-        return {"seed": self.seed, "epoch": epoch, "last_micro_batch_access_index": step * self.world_size}
-
-    def take_skipped(self) -> list:
-        return []
+def write_config(path: Path, config: dict) -> Path:
+    """The config as a Python config file (read by the restricted evaluator)."""
+    path.write_text("".join(f"{key} = {value!r}\n" for key, value in config.items()))
+    return path

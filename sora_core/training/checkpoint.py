@@ -100,7 +100,9 @@ def save_checkpoint(
     staging = exp_dir / f"{TEMPORARY_PREFIX}{final.name}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in model_state.items()}, str(staging / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in model_state.items()}, str(staging / "model.safetensors")
+    )
     _write_json(staging / "config.json", model_config)
     torch.save(ema_state, staging / "ema.pt")
     torch.save(optimizer_state, staging / "optimizer.pt")

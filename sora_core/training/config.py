@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..config_files import load_config
+from ..cli.config_files import load_config
 from ..errors import ConfigError
 
 # What `scripts/train.py` falls back to when a key is missing (its `cfg.get` defaults),
@@ -58,8 +58,12 @@ TRAIN_KEYS = frozenset(DEFAULTS) | FEATURE_KEYS | set(SECTIONS) | {"device"}
 
 # ColossalAI plugins of the reference -> (our strategy, reshard_after_forward, note).
 PLUGINS = {
-    "zero2": ("fsdp", False, "ZeRO-2 runs as FSDP2 with parameters kept whole after forward "
-              "(gradients and optimizer states sharded)"),
+    "zero2": (
+        "fsdp",
+        False,
+        "ZeRO-2 runs as FSDP2 with parameters kept whole after forward "
+        "(gradients and optimizer states sharded)",
+    ),
     "zero1": ("fsdp", False, "ZeRO-1 runs as FSDP2 without resharding after forward"),
     "ddp": ("ddp", None, "DistributedDataParallel (every rank holds the whole model)"),
     "fsdp": ("fsdp", True, "FSDP2: parameters, gradients and optimizer states sharded"),
@@ -90,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--data-path", help="CSV of the training clips (dataset.data_path)")
     add("--outputs", help="folder of the experiment folders (default: outputs)")
     add("--load", help="checkpoint folder to resume from (epochN-global_stepM)")
-    add("--start-from-scratch", action="store_true", default=None,
-        help="with --load: take the weights and optimizer, restart at epoch 0 step 0")
+    add(
+        "--start-from-scratch",
+        action="store_true",
+        default=None,
+        help="with --load: take the weights and optimizer, restart at epoch 0 step 0",
+    )
     add("--ckpt-path", help="start from released weights (model.from_pretrained)")
     add("--batch-size", type=int, help="batch size per rank (fixed-size datasets)")
     add("--seed", type=int, help="random seed")
@@ -99,13 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
     add("--warmup-steps", type=int, help="linear warm-up steps")
     add("--dtype", choices=sorted(DTYPES), help="fp32, or bf16/fp16 mixed precision")
     add("--device", help="cuda, cuda:1, cpu (default: cuda when present)")
-    add("--wandb", action="store_true", default=None, help="log to Weights & Biases")
+    add(
+        "--wandb",
+        nargs="?",
+        const=True,
+        type=_boolean,
+        metavar="BOOL",
+        help="log to Weights & Biases (`--wandb` or the reference's `--wandb True`)",
+    )
     return parser
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes", "y"):
+        return True
+    if text.lower() in ("false", "0", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
 
 
 def merge_flags(config: dict, flags: argparse.Namespace) -> dict:
     """Apply command-line flags over a config as the reference's `merge_args` does."""
-    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in config.items()}
+    merged = {
+        key: dict(value) if isinstance(value, dict) else value for key, value in config.items()
+    }
     values = {key: value for key, value in vars(flags).items() if value is not None}
     values.pop("config", None)
     if "ckpt_path" in values:
@@ -144,7 +169,9 @@ def check_config(config: dict, source: str) -> dict:
             raise ConfigError(f"{key} = {settings[key]!r}; expected an integer >= 0")
     keep = settings["keep_last_ckpts"]
     if keep is not None and (not isinstance(keep, int) or keep < 1):
-        raise ConfigError(f"keep_last_ckpts = {keep!r}; expected None (keep all) or an integer >= 1")
+        raise ConfigError(
+            f"keep_last_ckpts = {keep!r}; expected None (keep all) or an integer >= 1"
+        )
     if not 0.0 <= float(settings["ema_decay"]) <= 1.0:
         raise ConfigError(f"ema_decay = {settings['ema_decay']!r}; expected a value in [0, 1]")
     if not settings["dataset"].get("data_path"):

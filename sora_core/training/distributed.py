@@ -38,7 +38,9 @@ def _device(name: "str | None", local_rank: int) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device = {name!r}, but no CUDA device is available; use device='cpu'")
+            raise ConfigError(
+                f"device = {name!r}, but no CUDA device is available; use device='cpu'"
+            )
         if device.index is None:
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
@@ -94,7 +96,9 @@ def _blocks(model: torch.nn.Module) -> "list[torch.nn.Module]":
     return blocks
 
 
-def distribute(model: torch.nn.Module, ema: torch.nn.Module, parallelism: Parallelism, ranks: Ranks):
+def distribute(
+    model: torch.nn.Module, ema: torch.nn.Module, parallelism: Parallelism, ranks: Ranks
+):
     """The model as the training loop calls it: itself, DDP, or FSDP2 (`fully_shard`).
 
     Under FSDP2 the EMA copy is sharded the same way, so `update_ema` works shard by shard

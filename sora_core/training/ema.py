@@ -25,4 +25,6 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float = 0.99
     for name, param in model.named_parameters():
         if name == "pos_embed" or not param.requires_grad:
             continue
-        ema_params[name].mul_(decay).add_(param.detach().to(ema_params[name].dtype), alpha=1 - decay)
+        ema_params[name].mul_(decay).add_(
+            param.detach().to(ema_params[name].dtype), alpha=1 - decay
+        )

@@ -11,7 +11,9 @@ class LinearWarmupLR(LRScheduler):
     1 / (warmup_steps + 1) of the base, and there is no decay afterwards.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int = 0, last_epoch: int = -1):
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, warmup_steps: int = 0, last_epoch: int = -1
+    ):
         self.warmup_steps = int(warmup_steps)
         super().__init__(optimizer, last_epoch=last_epoch)
 

@@ -42,7 +42,9 @@ class MetricsLog:
         if use_wandb:
             import wandb
 
-            self.wandb = wandb.init(project="Open-Sora", name=run_name, config=config, dir=str(exp_dir))
+            self.wandb = wandb.init(
+                project="Open-Sora", name=run_name, config=config, dir=str(exp_dir)
+            )
 
     def log(self, record: dict) -> None:
         """Write `record` (must hold `global_step`) everywhere."""
@@ -66,10 +68,14 @@ class MetricsLog:
 
 
 def peak_memory_mb(device: torch.device) -> "float | None":
-    """Peak allocated accelerator memory since the last reset, in MiB (None on the CPU)."""
-    if device.type != "cuda":
+    """Peak allocated CUDA memory in MiB; on the CPU the process's peak resident size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows
         return None
-    return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _short(value) -> str:

@@ -43,7 +43,7 @@ def _local(section: "dict | None", field: str) -> "dict | None":
 
 def build_text_encoder_for_training(settings: dict, device: torch.device):
     """The configured text encoder on `device`, or None (features come from the dataset)."""
-    from ..text import build_text_encoder
+    from ..checkpoints import build_text_encoder
 
     config = _local(settings.get("text_encoder"), "text_encoder")
     if config is None:
@@ -55,9 +55,8 @@ def build_text_encoder_for_training(settings: dict, device: torch.device):
 
 def build_vae_for_training(settings: dict, device: torch.device):
     """The configured VAE, frozen, in eval mode on `device`, or None."""
-    from ..checkpoints import load_vae
+    from ..checkpoints import build_vae, load_vae
     from ..dtypes import resolve_dtype
-    from ..vae import build_vae
 
     config = _local(settings.get("vae"), "vae")
     if config is None:
@@ -68,14 +67,15 @@ def build_vae_for_training(settings: dict, device: torch.device):
     return vae.to(device, dtype).eval().requires_grad_(False)
 
 
-def build_transformer(settings: dict, vae, text_encoder, dataset_size: "tuple | None") -> torch.nn.Module:
+def build_transformer(
+    settings: dict, vae, text_encoder, dataset_size: "tuple | None"
+) -> torch.nn.Module:
     """The STDiT to train, fp32, in train mode, with gradient checkpointing as configured.
 
     `dataset_size`: `(num_frames, height, width)` of a fixed-size dataset (Open-Sora 1.0
     needs the latent size), None for bucketed datasets.
     """
-    from ..checkpoints import load_transformer
-    from ..models import build_model
+    from ..checkpoints import build_model, load_transformer
 
     config = _local(settings["model"], "model")
     grad_checkpoint = bool(config.pop("grad_checkpoint", False) or settings["grad_checkpoint"])
@@ -95,14 +95,18 @@ def build_transformer(settings: dict, vae, text_encoder, dataset_size: "tuple | 
         # (Freezing switches such as freeze_y_embedder survive the load.)
         model = load_transformer(source, config={**config, **derived}, dtype=torch.float32)
     else:
-        derived["in_channels"] = vae.out_channels if vae is not None else settings.get("vae_out_channels", 4)
+        derived["in_channels"] = (
+            vae.out_channels if vae is not None else settings.get("vae_out_channels", 4)
+        )
         if caption_channels is not None:
             derived["caption_channels"] = caption_channels
         model = build_model({**config, **derived})
     return model.float().train().enable_gradient_checkpointing(grad_checkpoint)
 
 
-def build_training_models(settings: dict, ranks: Ranks, dataset_size: "tuple | None") -> TrainingModels:
+def build_training_models(
+    settings: dict, ranks: Ranks, dataset_size: "tuple | None"
+) -> TrainingModels:
     """Text encoder, VAE, transformer (on the rank's device) and the scheduler."""
     from ..models import model_class
 

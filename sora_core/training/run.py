@@ -48,11 +48,15 @@ def train(settings: dict, data=None, mask_generator=None) -> "Path | None":
         metrics = None
         if ranks.is_main:
             metrics = MetricsLog(exp_dir, exp_dir.name, settings, settings["wandb"], tqdm.write)
-        trainer = Trainer(settings, models, ema, model, data, ranks, exp_dir, mask_generator, metrics)
+        trainer = Trainer(
+            settings, models, ema, model, data, ranks, exp_dir, mask_generator, metrics
+        )
         if settings["load"]:
             loaded = trainer.load(settings["load"], settings["start_from_scratch"])
             if ranks.is_main:
-                tqdm.write(f"resumed from {loaded} at epoch {trainer.start.epoch} step {trainer.start.step}")
+                tqdm.write(
+                    f"resumed from {loaded} at epoch {trainer.start.epoch} step {trainer.start.step}"
+                )
         try:
             return trainer.fit()
         finally:
@@ -68,6 +72,8 @@ def _experiment(settings: dict, ranks) -> Path:
     barrier(ranks)
     if ranks.is_main:
         exp_dir.mkdir(parents=True)
-        (exp_dir / "config.txt").write_text(json.dumps(settings, indent=4, default=str), encoding="utf-8")
+        (exp_dir / "config.txt").write_text(
+            json.dumps(settings, indent=4, default=str), encoding="utf-8"
+        )
     barrier(ranks)
     return exp_dir

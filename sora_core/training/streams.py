@@ -38,7 +38,9 @@ class SampleNoise:
 
     def _rows(self, shape: "tuple[int, ...]", device, draw) -> torch.Tensor:
         if shape[0] != len(self.generators):
-            raise ValueError(f"a per-sample draw of shape {shape} for {len(self.generators)} samples")
+            raise ValueError(
+                f"a per-sample draw of shape {shape} for {len(self.generators)} samples"
+            )
         rows = [draw(tuple(shape[1:]), generator) for generator in self.generators]
         return torch.stack(rows).to(device)
 
@@ -63,7 +65,9 @@ class SampleNoise:
         """
         next_row = 0
 
-        def draw(shape: "tuple[int, ...]", device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        def draw(
+            shape: "tuple[int, ...]", device: torch.device, dtype: torch.dtype
+        ) -> torch.Tensor:
             nonlocal next_row
             if len(shape) == 5:
                 return self.randn(shape, device).to(dtype)

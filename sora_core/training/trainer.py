@@ -73,7 +73,9 @@ class Trainer:
         warmup = settings["warmup_steps"]
         self.lr_schedule = None if warmup is None else LinearWarmupLR(self.optimizer, warmup)
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none.
-        self.scaler = torch.amp.GradScaler(ranks.device.type, enabled=self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(
+            ranks.device.type, enabled=self.amp_dtype == torch.float16
+        )
         self.start = RunningState(epoch=0, step=0, global_step=0)
 
     # --- one step -----------------------------------------------------------------------------
@@ -102,14 +104,21 @@ class Trainer:
         if self.mask_generator is None:
             return None
         masks = []
-        for row, seed in enumerate(sample_seeds(self.seed, step, indices, MASK_STREAM)):
+        for seed in sample_seeds(self.seed, step, indices, MASK_STREAM):
             with seeded_host_rng(seed):
-                masks.append(self.mask_generator.get_mask(latent[row : row + 1]))
+                masks.append(self.mask_generator.get_mask(latent.shape[2]))
         return torch.stack(masks).to(latent.device)
 
-    def train_step(self, batch: dict, global_step: int) -> StepResult:
-        """One optimizer step on this rank's `batch` (the reference's dict of a collated batch)."""
+    def train_step(self, batch: dict, global_step: int) -> "StepResult | None":
+        """One optimizer step on this rank's `batch` (the batch contract of `datasets.loader`).
+
+        None when a rank's batch is empty (every file in it skipped): all ranks then skip
+        the update together, so the collectives stay in step.
+        """
         indices = [int(index) for index in batch.pop("index")]
+        batch.pop("skipped", None)
+        if sum_over_ranks(int(not indices), self.ranks):
+            return None
         noise = SampleNoise(sample_seeds(self.seed, global_step, indices, NOISE_STREAM))
         latent, model_args = self._encode(batch, noise)
         mask = self._frame_masks(latent, indices, global_step)
@@ -162,8 +171,9 @@ class Trainer:
                 result = self.train_step(batch, global_step)
                 if self.ranks.device.type == "cuda":
                     torch.cuda.synchronize(self.ranks.device)
-                window.add(result, time.perf_counter() - started)
-                if (global_step + 1) % log_every == 0:
+                if result is not None:
+                    window.add(result, time.perf_counter() - started)
+                if (global_step + 1) % log_every == 0 and window.losses:
                     bar.set_postfix(loss=f"{window.mean_loss:.4f}", global_step=global_step + 1)
                     self._log(epoch, global_step + 1, window)
                     window = _Window()
@@ -171,8 +181,13 @@ class Trainer:
                     last_saved = self.save(RunningState(epoch, step + 1, global_step + 1))
             bar.close()
             self._report_skipped(epoch)
-        final = RunningState(self.settings["epochs"] - 1, steps_per_epoch, self.settings["epochs"] * steps_per_epoch)
-        if last_saved is None or last_saved.name != f"epoch{final.epoch}-global_step{final.global_step}":
+        final = RunningState(
+            self.settings["epochs"] - 1, steps_per_epoch, self.settings["epochs"] * steps_per_epoch
+        )
+        if (
+            last_saved is None
+            or last_saved.name != f"epoch{final.epoch}-global_step{final.global_step}"
+        ):
             if final.global_step > self.start.global_step:
                 last_saved = self.save(final)
         return last_saved
@@ -194,12 +209,7 @@ class Trainer:
         self.metrics.log(record)
 
     def _report_skipped(self, epoch: int) -> None:
-        skipped = self.data.take_skipped()
-        total = sum_over_ranks(len(skipped), self.ranks)
-        if total and self.ranks.is_main:
-            tqdm.write(f"epoch {epoch}: {total} sample(s) skipped (unreadable or bad rows), see warnings")
-            if self.metrics is not None:
-                self.metrics.log({"epoch": epoch, "global_step": -1, "skipped_samples": total})
+        self.data.end_epoch(epoch)  # logs each rank's skipped rows as one warning
 
     # --- checkpoints --------------------------------------------------------------------------
     def save(self, state: RunningState) -> Path:
@@ -211,12 +221,16 @@ class Trainer:
         if self.ranks.is_main:
             folder = save_checkpoint(
                 self.exp_dir,
-                RunningState(state.epoch, state.step, state.global_step, self.settings["batch_size"]),
+                RunningState(
+                    state.epoch, state.step, state.global_step, self.settings["batch_size"]
+                ),
                 model_state=model_state,
                 model_config=_model_config(unwrap(self.model)),
                 ema_state=ema_state,
                 optimizer_state=optimizer_state,
-                lr_scheduler_state=None if self.lr_schedule is None else self.lr_schedule.state_dict(),
+                lr_scheduler_state=None
+                if self.lr_schedule is None
+                else self.lr_schedule.state_dict(),
                 sampler_state=self.data.state_dict(state.epoch, state.step),
                 training_config=self.settings,
                 keep_last=self.settings["keep_last_ckpts"],
@@ -229,9 +243,15 @@ class Trainer:
         """Resume from a checkpoint: weights, EMA, optimizer, schedule and batch position."""
         checkpoint = read_checkpoint(path)
         set_model_state_dict(self.model, checkpoint.model_state, options=FULL_STATE)
-        set_model_state_dict(self.ema, checkpoint.ema_state, options=StateDictOptions(full_state_dict=True, strict=False))
+        set_model_state_dict(
+            self.ema,
+            checkpoint.ema_state,
+            options=StateDictOptions(full_state_dict=True, strict=False),
+        )
         if checkpoint.optimizer_state is not None:
-            set_optimizer_state_dict(self.model, self.optimizer, checkpoint.optimizer_state, options=FULL_STATE)
+            set_optimizer_state_dict(
+                self.model, self.optimizer, checkpoint.optimizer_state, options=FULL_STATE
+            )
         if self.lr_schedule is not None and checkpoint.lr_scheduler_state is not None:
             self.lr_schedule.load_state_dict(checkpoint.lr_scheduler_state)
         if not start_from_scratch:
@@ -261,5 +281,8 @@ class _Window:
 
 def _model_config(model: torch.nn.Module) -> dict:
     """The `config.json` that makes a checkpoint folder loadable by `load_transformer`."""
-    config = {key: list(value) if isinstance(value, tuple) else value for key, value in model.config.items()}
+    config = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in model.config.items()
+    }
     return {"architectures": [type(model).__name__], "model_type": type(model).__name__, **config}
