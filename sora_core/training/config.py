@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..cli.config_files import load_config
+from ..datasets.from_settings import DATA_DEFAULTS
 from ..errors import ConfigError
 
 # What `scripts/train.py` falls back to when a key is missing (its `cfg.get` defaults),
@@ -54,7 +55,8 @@ FEATURE_KEYS = {
     "vae_out_channels",
 }
 SECTIONS = ("dataset", "model", "vae", "text_encoder", "scheduler")
-TRAIN_KEYS = frozenset(DEFAULTS) | FEATURE_KEYS | set(SECTIONS) | {"device"}
+# Open-Sora Plan v1.3's image-to-video recipe (see `datasets.task_masks`).
+TRAIN_KEYS = frozenset(DEFAULTS) | FEATURE_KEYS | set(SECTIONS) | set(DATA_DEFAULTS) | {"device"}
 
 # ColossalAI plugins of the reference -> (our strategy, reshard_after_forward, note).
 PLUGINS = {

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..datasets import build_condition_noise, build_mask_generator, build_training_data
 from .checkpoint import experiment_dir
 from .config import parallelism
 from .distributed import barrier, close_ranks, distribute, init_ranks
@@ -19,12 +20,8 @@ from .models import build_training_models
 from .trainer import Trainer
 
 
-def train(settings: dict, data=None, mask_generator=None) -> "Path | None":
-    """Run the training `settings` describe; returns the last checkpoint folder written.
-
-    `data` (a `TrainingData`) and `mask_generator` default to the ones the config's
-    `dataset`, `bucket_config` and `mask_ratios` describe.
-    """
+def train(settings: dict) -> "Path | None":
+    """Run the training `settings` describe; returns the last checkpoint folder written."""
     if settings["wandb"]:
         require_wandb()
     plan = parallelism(settings)
@@ -34,14 +31,7 @@ def train(settings: dict, data=None, mask_generator=None) -> "Path | None":
         exp_dir = _experiment(settings, ranks)
         if ranks.is_main:
             tqdm.write(f"experiment folder {exp_dir}; {ranks.world_size} process(es): {plan.note}")
-        if data is None:
-            from .data import build_training_data
-
-            data = build_training_data(settings, ranks)
-        if mask_generator is None and settings["mask_ratios"] is not None:
-            from ..datasets import MaskGenerator
-
-            mask_generator = MaskGenerator(settings["mask_ratios"])
+        data = build_training_data(settings, ranks.rank, ranks.world_size)
         models = build_training_models(settings, ranks, data.fixed_size)
         ema = build_ema(models.model)
         model, ema = distribute(models.model, ema, plan, ranks)
@@ -49,7 +39,16 @@ def train(settings: dict, data=None, mask_generator=None) -> "Path | None":
         if ranks.is_main:
             metrics = MetricsLog(exp_dir, exp_dir.name, settings, settings["wandb"], tqdm.write)
         trainer = Trainer(
-            settings, models, ema, model, data, ranks, exp_dir, mask_generator, metrics
+            settings,
+            models,
+            ema,
+            model,
+            data,
+            ranks,
+            exp_dir,
+            build_mask_generator(settings),
+            build_condition_noise(settings),
+            metrics,
         )
         if settings["load"]:
             loaded = trainer.load(settings["load"], settings["start_from_scratch"])

@@ -8,6 +8,7 @@ draw the same numbers, and resuming replays nothing.
 """
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from .metrics import MetricsLog, peak_memory_mb
 from .models import TrainingModels
 from .streams import SampleNoise, sample_seeds, seeded_host_rng
 
+logger = logging.getLogger(__name__)
 FULL_STATE = StateDictOptions(full_state_dict=True, cpu_offload=True)
 NOISE_STREAM, MASK_STREAM, MODEL_STREAM = 0, 1, 2
 
@@ -45,7 +47,11 @@ class StepResult:
 
 
 class Trainer:
-    """Trains `models.model` on `data` (a `TrainingData`), writing to `exp_dir` on rank 0."""
+    """Trains `models.model` on `data` (a `datasets.TrainingLoader`), writing to `exp_dir` on rank 0.
+
+    `mask_generator` draws each sample's frame mask (Open-Sora's `mask_ratios` or Open-Sora
+    Plan's `mask_config`); `condition_noise` is Plan's `add_noise_to_condition`.
+    """
 
     def __init__(
         self,
@@ -57,11 +63,13 @@ class Trainer:
         ranks: Ranks,
         exp_dir: Path,
         mask_generator=None,
+        condition_noise=None,
         metrics: "MetricsLog | None" = None,
     ):
         self.settings, self.models, self.ema, self.model = settings, models, ema, model
         self.data, self.ranks, self.exp_dir = data, ranks, exp_dir
-        self.mask_generator, self.metrics = mask_generator, metrics
+        self.mask_generator, self.condition_noise = mask_generator, condition_noise
+        self.metrics = metrics
         self.seed = int(settings["seed"])
         self.amp_dtype = DTYPES[settings["dtype"]]
         self.optimizer = torch.optim.AdamW(
@@ -106,7 +114,7 @@ class Trainer:
         masks = []
         for seed in sample_seeds(self.seed, step, indices, MASK_STREAM):
             with seeded_host_rng(seed):
-                masks.append(self.mask_generator.get_mask(latent.shape[2]))
+                masks.append(self.mask_generator.get_mask(latent))
         return torch.stack(masks).to(latent.device)
 
     def train_step(self, batch: dict, global_step: int) -> "StepResult | None":
@@ -124,6 +132,8 @@ class Trainer:
         mask = self._frame_masks(latent, indices, global_step)
         if mask is not None:
             model_args["x_mask"] = mask
+            if self.condition_noise is not None:
+                latent = self.condition_noise(latent, mask, noise=noise)
         for key, value in batch.items():  # num_frames, height, width, ar, fps
             if isinstance(value, torch.Tensor):
                 model_args[key] = value.to(self.ranks.device, torch.float32)
@@ -209,7 +219,12 @@ class Trainer:
         self.metrics.log(record)
 
     def _report_skipped(self, epoch: int) -> None:
-        self.data.end_epoch(epoch)  # logs each rank's skipped rows as one warning
+        skipped = self.data.take_skipped()  # this rank's rows, one line each
+        total = sum_over_ranks(len(skipped), self.ranks)
+        if total:
+            listed = "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
+            where = f"rank {self.ranks.rank}: " if self.ranks.distributed else ""
+            logger.warning("epoch %d: %d sample(s) skipped (%s%s)", epoch, total, where, listed)
 
     # --- checkpoints --------------------------------------------------------------------------
     def save(self, state: RunningState) -> Path:
