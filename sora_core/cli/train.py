@@ -23,7 +23,7 @@ def train(argv: "list[str] | None" = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    from . import train_main
+if __name__ == "__main__":  # torchrun -m sora_core.cli.train
+    from .entry import run_command
 
-    sys.exit(train_main())
+    sys.exit(run_command(PROGRAM, train, None))
