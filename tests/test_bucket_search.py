@@ -112,3 +112,20 @@ def test_without_the_trainer_the_search_says_what_is_missing(tmp_path, monkeypat
     monkeypatch.setitem(__import__("sys").modules, "sora_core.training", None)
     with pytest.raises(ConfigError, match="needs the trainer"):
         search_bs([str(config), "--data-path", "x.csv"])
+
+
+@pytest.mark.slow
+def test_the_trainer_times_a_bucket(tmp_path):
+    from training_helpers import tiny_config, write_table
+
+    from sora_core.errors import DatasetError
+    from sora_core.training import step_timer
+
+    table = write_table(tmp_path)
+    config = tiny_config()
+    config["dataset"] = {**config["dataset"], "data_path": str(table)}
+    timer = step_timer(config, warmup_steps=1, active_steps=1)
+    assert timer("144p", 8, 2) > 0
+    assert timer("144p", 51, 1) is None  # no clip is longer than 51 frames
+    with pytest.raises(DatasetError, match="the timing needs 2"):
+        timer("144p", 8, 6)  # six clips: one batch of six

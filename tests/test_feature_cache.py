@@ -158,3 +158,28 @@ def test_feature_cache_errors_are_named(tmp_path):
     config.write_text(json.dumps({"dataset": {"type": "VariableVideoTextDataset"}}))
     with pytest.raises(ConfigError, match="'vae'"):
         extract([str(config), "--data-path", "x.csv", "--save-dir", str(tmp_path / "out")])
+
+
+def test_opensora_train_runs_on_the_cache_without_encoders(cache, tmp_path, monkeypatch):
+    from training_helpers import tiny_config, write_config
+
+    import sora_core.training.models as training_models
+    from sora_core.cli import train_main
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("an encoder was built for a feature-cache run")
+
+    monkeypatch.setattr(training_models, "build_vae_for_training", no_encoder)
+    monkeypatch.setattr(training_models, "build_text_encoder_for_training", no_encoder)
+    _, save_dir = cache
+    config = tiny_config(
+        epochs=1, dataset={"type": "BatchFeatureDataset", "data_path": str(save_dir)}
+    )
+    config.pop("bucket_config")
+    path = write_config(tmp_path / "train.py", config)
+    assert train_main([str(path), "--outputs", str(tmp_path / "out")]) == 0
+    (exp_dir,) = (tmp_path / "out").iterdir()
+    records = [json.loads(line) for line in (exp_dir / "log.jsonl").read_text().splitlines()]
+    assert [r for r in records if "loss" in r] and all(
+        torch.isfinite(torch.tensor(r["loss"])) for r in records if "loss" in r
+    )

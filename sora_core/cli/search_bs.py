@@ -58,7 +58,9 @@ def search_bs(argv: "list[str] | None" = None, timer: "StepTimer | None" = None)
         raise ConfigError(f"{flags.config}: a search config needs bucket_config")
     config.setdefault("dataset", {})["data_path"] = flags.data_path
     resolution = flags.resolution or config.get("resolution")
-    timer = timer or trainer_step_timer(config)
+    timer = timer or trainer_step_timer(
+        {key: value for key, value in config.items() if key not in SEARCH_KEYS}
+    )
     results = search_batch_sizes(
         config["bucket_config"],
         timer,

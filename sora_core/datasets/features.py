@@ -37,6 +37,7 @@ def extract_features(
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
+    dims: dict = {}
     for batch_number, batch in enumerate(loader.batches(0)):
         if not batch["index"]:
             continue  # every file of this batch was skipped
@@ -54,8 +55,13 @@ def extract_features(
             **{key: batch[key] for key in SIZE_KEYS},
         }
         _save_atomically(tensors, save_dir / relative)
+        dims = {
+            "vae_out_channels": latents.shape[1],
+            "text_encoder_output_dim": text["y"].shape[-1],
+            "text_encoder_model_max_length": text["y"].shape[-2],
+        }
         files.append(relative.as_posix())
-    index = {"files": files, "seed": seed, "fixed_size": loader.fixed_size}
+    index = {"files": files, "seed": seed, "fixed_size": loader.fixed_size, "dims": dims}
     (save_dir / INDEX_FILE).write_text(json.dumps(index, indent=1), encoding="utf-8")
     return [save_dir / name for name in files]
 
@@ -87,6 +93,8 @@ class BatchFeatureDataset(torch.utils.data.Dataset):
         if not self.files:
             raise DatasetError(f"feature cache {str(self.data_path)!r} holds no batch")
         self.fixed_size = tuple(meta["fixed_size"]) if meta.get("fixed_size") else None
+        # The widths a transformer trained on these features takes (as training settings).
+        self.dims = dict(meta.get("dims", {}))
 
     def set_epoch(self, epoch: int) -> None:
         """Cached batches do not change between epochs."""
