@@ -56,6 +56,13 @@ class LongVideoSettings:
             raise ConfigError(
                 f"condition_frame_edit = {self.condition_frame_edit!r} must be in [0, 1]"
             )
+        if self.align is not None and (
+            isinstance(self.align, bool) or not isinstance(self.align, int) or self.align < 1
+        ):
+            raise ConfigError(
+                f"align = {self.align!r} must be None (no snapping) or an integer >= 1 "
+                "(latent frames; Open-Sora 1.2 uses 5)"
+            )
         if self.version == "1.1" and self.condition_frame_edit != 0.0:
             raise ConfigError("condition_frame_edit is an Open-Sora 1.2 option; 1.1 keeps it 0")
 
