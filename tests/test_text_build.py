@@ -7,8 +7,9 @@ import torch
 from text_helpers import quiet_truncation, tiny_t5_dir
 
 from golden import assert_close, read_json, read_tensors
+from sora_core.checkpoints import build_text_encoder
 from sora_core.errors import CheckpointError, ConfigError
-from sora_core.text import ClassEncoder, T5TextEncoder, build_text_encoder, prepare_prompts
+from sora_core.text import ClassEncoder, T5TextEncoder, prepare_prompts
 
 REPO_ID = "DeepFloyd/t5-v1_1-xxl"
 

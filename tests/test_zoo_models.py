@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from sora_core.checkpoints import build_model
 from sora_core.errors import ConfigError, PromptError, VideoShapeError
-from sora_core.models import FACTORIES, build_model
+from sora_core.models import FACTORIES
 
 TINY = {"depth": 2, "hidden_size": 48, "num_heads": 4}
 

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..geometry import latent_size
+from ..lora import apply_lora_files
 from ..pipeline import generate_batch, peak_memory, reset_peak_memory
 from ..pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
 from ..pipeline.loading import load_generation_models
@@ -105,6 +106,7 @@ def generate(argv: "list[str] | None" = None) -> int:
             [plan.clip.num_frames, *plan.clip.image_size], plan.models["vae"]["type"]
         )
         models = load_generation_models(plan.models, plan.placement, size)
+    apply_lora_files(models.transformer, plan.loras)
     written = run_plan(plan, models, progress=plan.verbose >= 1)
     elapsed = time.perf_counter() - started
     height, width = plan.clip.decoded_size

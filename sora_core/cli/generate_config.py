@@ -89,6 +89,7 @@ INFERENCE_KEYS = frozenset(
         "flow",
         "camera_motion",
         "verbose",
+        "lora",  # ours: adapters as "PATH[:STRENGTH]" strings (--lora)
     }
 )
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
@@ -149,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--camera-motion", help="Open-Sora 1.2 camera motion appended to prompts (e.g. 'pan right')"
     )
     add("--verbose", type=int, help="verbosity level")
+    add(
+        "--lora",
+        action="append",
+        metavar="PATH[:STRENGTH]",
+        help="LoRA adapter (lora.safetensors) applied to the transformer at STRENGTH "
+        "(default 1.0); repeat to stack several",
+    )
     add(
         "--demo",
         action="store_true",

@@ -58,6 +58,7 @@ class GenerationPlan:
     camera_motion: "str | None"
     prompt_as_path: bool
     verbose: int
+    loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
 
     @property
     def total_frames(self) -> int:
@@ -176,6 +177,31 @@ def _check_conditioning(
         raise type(error)(f"prompt {prompt_index}: {error}") from None
 
 
+def parse_lora(spec: str) -> "tuple[Path, float]":
+    """`PATH[:STRENGTH]` -> (existing file, strength); a drive letter's colon is no strength."""
+    text = str(spec)
+    head, colon, tail = text.rpartition(":")
+    path, strength = text, 1.0
+    if colon and head:
+        try:
+            path, strength = head, float(tail)
+        except ValueError:
+            pass  # the colon belongs to the path (C:\\...)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"lora {spec!r}: no file {str(path)!r} (expected --lora PATH[:STRENGTH])")
+    return path, strength
+
+
+def _loras(config: dict) -> "tuple[tuple[Path, float], ...]":
+    specs = config.get("lora") or []
+    if isinstance(specs, str) or not isinstance(specs, (list, tuple)):
+        specs = [specs]
+    if not all(isinstance(spec, (str, os.PathLike)) for spec in specs):
+        raise ConfigError(f"lora = {specs!r}: expected a list of 'PATH[:STRENGTH]' strings")
+    return tuple(parse_lora(spec) for spec in specs)
+
+
 def _save_stems(config: dict, names: "list[str]", first_index: int, num_sample: int):
     save_dir = config.get("save_dir") or "./samples/samples/"
     stems = []
@@ -279,6 +305,7 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
             )
         )
 
+    loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
     models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
     if not demo:
@@ -295,5 +322,6 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
+        loras=loras,
         **scores,
     )

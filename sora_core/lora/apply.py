@@ -122,6 +122,14 @@ def apply_lora(model: nn.Module, weights: LoRAWeights, strength: float = 1.0) ->
     return attached
 
 
+def apply_lora_files(model: nn.Module, loras) -> None:
+    """Attach each `(lora.safetensors path, strength)` in order, unmerged (`apply_lora`)."""
+    from .files import read_lora
+
+    for path, strength in loras:
+        apply_lora(model, read_lora(path), strength)
+
+
 def remove_lora(model: nn.Module) -> None:
     """Take every attached adapter off; the layers become plain `Linear`s again."""
     wrapped = [name for name, module in model.named_modules() if isinstance(module, LoRALinear)]

@@ -20,7 +20,7 @@ from .placement import Placement
 
 def resolve_checkpoint(name: str, field: str) -> str:
     """A local path for `from_pretrained`: the path itself, else the local HF cache snapshot."""
-    from ..text import resolve_pretrained
+    from ..checkpoints import resolve_pretrained
 
     if Path(str(name)).expanduser().exists():
         return str(Path(str(name)).expanduser())
@@ -83,10 +83,8 @@ def load_generation_models(
 ) -> GenerationModels:
     """Load transformer, VAE and text encoder (weights resting on the offload device) and the
     sampler from an inference config whose `from_pretrained` values are local paths."""
-    from ..checkpoints import load_transformer, load_vae
+    from ..checkpoints import build_text_encoder, build_vae, load_transformer, load_vae
     from ..models import model_class
-    from ..text import build_text_encoder
-    from ..vae import build_vae
 
     dtype = placement.dtype
     model_config = dict(config["model"])

@@ -1,11 +1,10 @@
 """Text encoding for Open-Sora: T5-XXL as the reference uses it, CLIP and class labels.
 
-`build_text_encoder(config)` takes Open-Sora's `text_encoder` config dicts;
-`prepare_prompts` applies a release's prompt path (JSON extras, loop segments, score
+`sora_core.checkpoints.build_text_encoder(config)` takes Open-Sora's `text_encoder` config
+dicts; `prepare_prompts` applies a release's prompt path (JSON extras, loop segments, score
 captions, cleaning) before `encode`; `null(n)` is the transformer's learned null caption.
 """
 
-from .build import build_text_encoder, resolve_pretrained
 from .classes import ClassEncoder
 from .cleaning import basic_clean, clean_caption, text_preprocessing
 from .null import learned_null_caption, null_captions
@@ -21,12 +20,10 @@ __all__ = [
     "T5TextEncoder",
     "TokenBatch",
     "basic_clean",
-    "build_text_encoder",
     "clean_caption",
     "learned_null_caption",
     "load_t5_tokenizer",
     "null_captions",
     "prepare_prompts",
-    "resolve_pretrained",
     "text_preprocessing",
 ]

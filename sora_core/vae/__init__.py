@@ -1,13 +1,11 @@
 """Open-Sora's VAEs: the per-frame SD VAE (1.0/1.1) and the 1.2 spatial+temporal VAE.
 
-`build_vae(config)` takes Open-Sora's config dicts; `sora_core.checkpoints.load_vae(path)`
-loads any supported checkpoint. Both return a `VideoVAE` with `encode`, `decode`,
+`instantiate(parse_vae_config(config))` builds one with fresh weights;
+`sora_core.checkpoints` builds them from Open-Sora's config dicts (`build_vae`) and loads any
+supported checkpoint (`load_vae`). All return a `VideoVAE` with `encode`, `decode`,
 `get_latent_size`, `out_channels`, `family`, tiling options and `latent_format`.
 """
 
-from pathlib import Path
-
-from ..errors import CheckpointError
 from .base import VideoVAE
 from .build import instantiate
 from .config import parse_vae_config
@@ -27,41 +25,10 @@ __all__ = [
     "Tiling",
     "VideoAutoencoderKL",
     "VideoVAE",
-    "build_vae",
     "cpu_noise",
     "device_noise",
     "fit_latent_format",
     "generator_noise",
+    "instantiate",
+    "parse_vae_config",
 ]
-
-
-def _local(source: str, field: str) -> Path:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise CheckpointError(
-            f"{field}: {source!r} is not a local file or folder, and nothing is downloaded; "
-            "fetch the checkpoint (e.g. `huggingface-cli download <repo> --local-dir <dir>`) "
-            "and pass its path"
-        )
-    return path
-
-
-def build_vae(config: dict) -> VideoVAE:
-    """A VAE from an Open-Sora config dict, weights from `from_pretrained` when it is given.
-
-    Without `from_pretrained` the weights are freshly initialised (for training or tests).
-    """
-    from ..checkpoints.vae import load_vae
-
-    spec = parse_vae_config(config)
-    if spec.from_pretrained is not None:
-        return load_vae(_local(spec.from_pretrained, "from_pretrained"), config)
-    vae = instantiate(spec)
-    spatial_source = spec.spatial.from_pretrained
-    if spec.family == "v1.2" and spatial_source is not None:
-        # As in the reference, the 2D VAE's own weights fill in when no whole-VAE file is given.
-        spatial = load_vae(
-            _local(spatial_source, "vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
-        )
-        vae.spatial_vae.module.load_state_dict(spatial.module.state_dict())
-    return vae

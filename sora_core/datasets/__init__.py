@@ -1,0 +1,33 @@
+"""Training data: the CSV table, datasets, buckets, batch samplers and frame masks."""
+
+from .bucket import Bucket
+from .loader import (
+    SkipReport,
+    TrainingLoader,
+    build_dataset,
+    collate_samples,
+    prepare_dataloader,
+)
+from .masks import MASK_TYPES, MaskGenerator, normalize_mask_ratios
+from .rows import SampleRow, read_rows
+from .sampler import StatefulBatchSampler, VariableVideoBatchSampler
+from .video_text import SkippedSample, VariableVideoTextDataset, VideoTextDataset
+
+__all__ = [
+    "MASK_TYPES",
+    "Bucket",
+    "MaskGenerator",
+    "SampleRow",
+    "SkipReport",
+    "SkippedSample",
+    "StatefulBatchSampler",
+    "TrainingLoader",
+    "VariableVideoBatchSampler",
+    "VariableVideoTextDataset",
+    "VideoTextDataset",
+    "build_dataset",
+    "collate_samples",
+    "normalize_mask_ratios",
+    "prepare_dataloader",
+    "read_rows",
+]
