@@ -5,11 +5,11 @@ import pytest
 import torch
 from PIL import Image
 
+from sora_core.checkpoints import build_model
 from sora_core.cli import generate_main
 from sora_core.cli.generate_plan import parse_lora
 from sora_core.errors import ConfigError
 from sora_core.lora import add_lora, save_lora
-from sora_core.models import build_model
 from sora_core.pipeline.demo import DEMO_CONFIG
 
 FLAGS = ["--demo", "--image-size", "32", "48", "--num-frames", "1", "--num-sampling-steps", "2"]
