@@ -12,6 +12,7 @@ from pack_loader import pack_module
 from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
 
 from golden import PROJECT_ROOT
+from sora_core.errors import VideoShapeError
 
 spec_module = pack_module("spec")
 SPECS = pack_module("catalog").SPECS
@@ -398,3 +399,10 @@ def test_long_video_with_unstitchable_lengths_fails_before_sampling(models, cond
 def test_mixed_prompt_syntaxes_are_refused(models):
     with pytest.raises(pack_errors().PromptError, match="prompt: use either"):
         text_encode.encode_prompt(models[2], "|0|a fox\nb", "1.2", -1.0, -1.0, "none")
+
+
+def test_duration_times_fps_is_held_to_the_frame_limit():
+    frame_count = pack_module("sampling").frame_count
+    assert frame_count(51, 2.0, 24) == 48
+    with pytest.raises(VideoShapeError, match="60 s at 120 fps is 7200 frames; .* at most 1024"):
+        frame_count(51, 60.0, 120)

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..geometry import dframe_to_frame
-from ..prompts import prompts_for_loop
+from ..prompts import MAX_LOOPS, prompts_for_loop
 from .apply import apply_mask_strategy
 from .references import LatentVideoCodec
 from .strategy import ConditionFrames, MaskStrategy, append_group
@@ -47,8 +47,10 @@ class LongVideoSettings:
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
             raise ConfigError(f"long-video version {self.version!r}: choose one of {VERSIONS}")
-        if not isinstance(self.loop, int) or self.loop < 1:
-            raise ConfigError(f"loop = {self.loop!r} must be an integer >= 1")
+        if isinstance(self.loop, bool) or not isinstance(self.loop, int):
+            raise ConfigError(f"loop = {self.loop!r} must be an integer from 1 to {MAX_LOOPS}")
+        if not 1 <= self.loop <= MAX_LOOPS:
+            raise ConfigError(f"loop = {self.loop} must be from 1 to {MAX_LOOPS}")
         length = self.condition_frame_length
         if not isinstance(length, int) or length < 1:
             raise ConfigError(f"condition_frame_length = {length!r} must be an integer >= 1")
