@@ -4,6 +4,7 @@ node's function run on tiny models, chained as a workflow would chain them.
 The pack is imported the way ComfyUI imports it (`pack_loader`).
 """
 
+import copy
 import json
 
 import pytest
@@ -406,3 +407,34 @@ def test_duration_times_fps_is_held_to_the_frame_limit():
     assert frame_count(51, 2.0, 24) == 48
     with pytest.raises(VideoShapeError, match="60 s at 120 fps is 7200 frames; .* at most 1024"):
         frame_count(51, 60.0, 120)
+
+
+def test_cancel_is_checked_inside_each_sampling_step_and_vae_decode(
+    models, conditioning, monkeypatch
+):
+    # Checking only between steps let Cancel wait minutes for a long step or decode.
+    runtime, values = pack_module("runtime"), pack_module("values")
+    checks = []
+    monkeypatch.setattr(runtime, "check_interrupted", lambda: checks.append(None))
+    transformer, vae, t5 = models
+    copies = (
+        values.LoadedTransformer(
+            transformer.name,
+            transformer.version,
+            runtime.ManagedModel(runtime.interruptible(copy.deepcopy(transformer.model))),
+        ),
+        values.LoadedVAE(
+            vae.name, runtime.ManagedModel(runtime.interruptible(copy.deepcopy(vae.vae)))
+        ),
+        t5,
+    )
+    latent = sample(copies, conditioning)  # 2 steps, 2 progress updates
+    blocks = sum(
+        len(child)
+        for child in transformer.model.modules()
+        if isinstance(child, torch.nn.ModuleList)
+    )
+    assert len(checks) >= 2 * blocks + 2
+    checks.clear()
+    vae_nodes.decode(copies[1], latent, 8.0, 0)
+    assert len(checks) >= 2
