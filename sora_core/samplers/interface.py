@@ -117,6 +117,11 @@ class Sampler(ABC):
     num_sampling_steps: int
     cfg_scale: float
 
+    @property
+    def model_calls(self) -> int:
+        """Model calls one `sample` makes (each a guided batch of 2B under CFG)."""
+        return self.num_sampling_steps
+
     def sample(
         self,
         model: DiffusionModel,
