@@ -10,6 +10,7 @@ import ast
 import json
 import operator
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -183,7 +184,9 @@ def _checked_statements(path: Path, tree: ast.Module, evaluator: _Evaluator) -> 
 
 def _read_python_config(path: Path) -> dict:
     try:
-        tree = ast.parse(_read_text(path), filename=str(path))
+        with warnings.catch_warnings():  # invalid escapes in a user's file: not our warning
+            warnings.simplefilter("ignore", (SyntaxWarning, DeprecationWarning))
+            tree = ast.parse(_read_text(path), filename=str(path))
     except SyntaxError as error:
         raise ConfigError(f"{path}:{error.lineno}: not valid Python syntax: {error.msg}") from None
     except (MemoryError, RecursionError):  # the parser's own stack, on absurd nesting
