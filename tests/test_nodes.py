@@ -443,3 +443,14 @@ def test_cancel_is_checked_inside_each_sampling_step_and_vae_decode(
     checks.clear()
     vae_nodes.decode(copies[1], latent, 8.0, 0)
     assert len(checks) >= 2
+
+
+def test_model_list_survives_links_that_loop(tmp_path):
+    root = tmp_path / "diffusion_models"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "m.safetensors").write_bytes(b"")
+    (root / "a" / "back").symlink_to(root, target_is_directory=True)
+    (root / "self").symlink_to(root / "self", target_is_directory=True)  # dangling: loops on itself
+    (root / "other").symlink_to(root / "a", target_is_directory=True)
+    entries = paths._entries(root)
+    assert "a/m.safetensors" in entries and len(entries) <= 3
