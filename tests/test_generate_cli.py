@@ -185,6 +185,18 @@ def test_a_checkpoint_not_on_disk_or_in_the_hub_cache_says_where_to_put_it(
     assert "'hpcai-tech/OpenSora-STDiT-v3'" in error and "nothing is downloaded" in error
 
 
+def test_a_ckpt_path_that_is_not_on_disk_is_a_missing_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    config = tmp_path / "sample.py"
+    config.write_text(REFERENCE_LAYOUT_CONFIG)
+    missing = "./outputs/000-STDiT3-XL-2/epoch0-global_step5/ema.pt"
+    argv = [str(config), "--image-size", "32", "48", "--ckpt-path", missing]
+    assert generate_main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"{missing!r} does not exist" in error
+    assert "hf download" not in error and "Traceback" not in error
+
+
 @pytest.mark.parametrize(
     ("section", "key"), [("model", "qk_nrom"), ("vae", "micro_frames"), ("scheduler", "steps")]
 )

@@ -6,10 +6,10 @@ downloaded: a hub id is looked up in the local Hugging Face cache, and any key m
 replaced by a local path (`"from_pretrained": "/models/text_encoders/t5xxl_fp16.safetensors"`).
 """
 
-import os
 from pathlib import Path
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
+from ..hub import locate
 from .classes import ClassEncoder
 
 _COMMON_KEYS = {"type", "from_pretrained", "model_max_length", "device", "dtype"}
@@ -32,29 +32,6 @@ _ALLOWED_KEYS = {
 T5_FOLDER_NAME = "t5-v1_1-xxl"
 
 
-def _hub_cache_dirs(cache_dir: "str | None") -> "list[Path]":
-    if cache_dir:
-        return [Path(cache_dir).expanduser()]
-    if os.environ.get("HF_HUB_CACHE"):
-        return [Path(os.environ["HF_HUB_CACHE"])]
-    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return [home / "hub"]
-
-
-def _cached_snapshot(repo_id: str, cache_dir: "str | None") -> "Path | None":
-    for root in _hub_cache_dirs(cache_dir):
-        repo = root / ("models--" + repo_id.replace("/", "--"))
-        ref = repo / "refs" / "main"
-        if ref.is_file():
-            snapshot = repo / "snapshots" / ref.read_text().strip()
-            if snapshot.is_dir():
-                return snapshot
-        snapshots = sorted((repo / "snapshots").glob("*")) if (repo / "snapshots").is_dir() else []
-        if snapshots:
-            return snapshots[-1]
-    return None
-
-
 def resolve_pretrained(name: str, cache_dir: "str | None" = None) -> Path:
     """A local path for `from_pretrained`: the path itself, its `t5-v1_1-xxl/`, or the hub cache."""
     path = Path(str(name)).expanduser()
@@ -62,14 +39,7 @@ def resolve_pretrained(name: str, cache_dir: "str | None" = None) -> Path:
         return path / T5_FOLDER_NAME
     if path.exists():
         return path
-    snapshot = _cached_snapshot(str(name), cache_dir) if str(name).count("/") == 1 else None
-    if snapshot is not None:
-        return snapshot
-    raise CheckpointError(
-        f"from_pretrained={name!r}: no such file or folder, and no local Hugging Face cache "
-        f"snapshot of it (looked in {[str(d) for d in _hub_cache_dirs(cache_dir)]}); nothing is "
-        "downloaded: give the path of the model folder or of a t5xxl_*.safetensors file"
-    )
+    return locate(name, "text_encoder.from_pretrained", cache_dir)
 
 
 def build_text_encoder(config: dict):

@@ -5,9 +5,7 @@ loads any supported checkpoint. Both return a `VideoVAE` with `encode`, `decode`
 `get_latent_size`, `out_channels`, `family`, tiling options and `latent_format`.
 """
 
-from pathlib import Path
-
-from ..errors import CheckpointError
+from ..hub import locate
 from .base import VideoVAE
 from .build import instantiate
 from .config import parse_vae_config
@@ -35,17 +33,6 @@ __all__ = [
 ]
 
 
-def _local(source: str, field: str) -> Path:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise CheckpointError(
-            f"{field}: {source!r} is not a local file or folder, and nothing is downloaded; "
-            "fetch the checkpoint (e.g. `huggingface-cli download <repo> --local-dir <dir>`) "
-            "and pass its path"
-        )
-    return path
-
-
 def build_vae(config: dict) -> VideoVAE:
     """A VAE from an Open-Sora config dict, weights from `from_pretrained` when it is given.
 
@@ -55,13 +42,13 @@ def build_vae(config: dict) -> VideoVAE:
 
     spec = parse_vae_config(config)
     if spec.from_pretrained is not None:
-        return load_vae(_local(spec.from_pretrained, "from_pretrained"), config)
+        return load_vae(locate(spec.from_pretrained, "vae.from_pretrained"), config)
     vae = instantiate(spec)
     spatial_source = spec.spatial.from_pretrained
     if spec.family == "v1.2" and spatial_source is not None:
         # As in the reference, the 2D VAE's own weights fill in when no whole-VAE file is given.
         spatial = load_vae(
-            _local(spatial_source, "vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
+            locate(spatial_source, "vae.vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
         )
         vae.spatial_vae.module.load_state_dict(spatial.module.state_dict())
     return vae
