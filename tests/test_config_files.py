@@ -3,7 +3,7 @@
 import pytest
 from config_samples import SAMPLE_V12
 
-from sora_core.config_files import load_config, merge_configs
+from sora_core.cli.config_files import load_config, merge_configs
 from sora_core.errors import ConfigError
 
 

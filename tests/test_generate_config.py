@@ -2,8 +2,8 @@
 
 import pytest
 
+from sora_core.cli.generate_config import DEFAULT_CONFIG, resolve_generate_config
 from sora_core.errors import ConfigError
-from sora_core.generate_config import DEFAULT_CONFIG, resolve_generate_config
 
 ALL_FLAGS = [
     "--seed",

@@ -10,8 +10,8 @@ from pipeline_helpers import reference_vae_config
 
 from golden import fixtures_dir, read_json
 from sora_core.cli import generate_main
+from sora_core.cli.generate_config import DEFAULT_CONFIG
 from sora_core.errors import CheckpointError
-from sora_core.generate_config import DEFAULT_CONFIG
 from sora_core.pipeline import Placement
 from sora_core.pipeline.loading import load_generation_models, resolve_checkpoint
 

@@ -12,7 +12,7 @@ import operator
 import os
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 _BINARY = {
     ast.Add: operator.add,

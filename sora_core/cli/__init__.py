@@ -1,13 +1,14 @@
-"""Console scripts `opensora-generate` and `opensora-train`."""
+"""The command-line tools: console scripts `opensora-generate` and `opensora-train`, and
+the reading of Open-Sora's config files and flags they share."""
 
 import sys
 
-from .errors import SoraError
+from ..errors import SoraError
 
 
 def generate_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-generate` (Open-Sora's inference script)."""
-    from .generate_cli import PROGRAM, generate
+    from .generate import PROGRAM, generate
 
     try:
         return generate(argv)

@@ -12,18 +12,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conditioning import LongVideoSettings, load_references, parse_mask_strategy
-from .conditioning.apply import plan_conditions
-from .errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
-from .geometry import get_image_size, get_num_frames, latent_size
-from .models import model_class
-from .naming import save_path_name
-from .pipeline.generate import ClipSettings, default_clip_settings
-from .pipeline.loading import resolved_configs
-from .pipeline.placement import Placement
-from .prompts import extract_prompt_json
-from .samplers import build_scheduler
-from .text import prepare_prompts
+from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
+from ..conditioning.apply import plan_conditions
+from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
+from ..geometry import get_image_size, get_num_frames, latent_size
+from ..models import model_class
+from ..naming import save_path_name
+from ..pipeline.generate import ClipSettings, default_clip_settings
+from ..pipeline.loading import resolved_configs
+from ..pipeline.placement import Placement
+from ..prompts import extract_prompt_json
+from ..samplers import build_scheduler
+from ..text import prepare_prompts
 
 SPATIAL_MULTIPLE = 8  # the VAEs' downsampling: smaller sides cannot be generated
 # Open-Sora 1.2's timestep transform counts `num_frames // 17 * 5` latent frames: 2 to 16
@@ -214,7 +214,7 @@ def _check_model_sections(config: dict) -> str:
             f"model ({config['model']['type']}): unknown key(s) {unknown}; accepted: "
             f"{sorted(set(cls.DEFAULTS) | MODEL_EXTRA_KEYS)}"
         )
-    from .vae.config import parse_vae_config
+    from ..vae.config import parse_vae_config
 
     parse_vae_config(config["vae"])
     build_scheduler(config["scheduler"], opensora_version=cls.opensora_version)

@@ -8,8 +8,8 @@ a key the inference script does not know is an error that names it.
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError
 from .config_files import load_config
-from .errors import ConfigError
 
 # The defaults of Open-Sora 1.2's configs/opensora-v1-2/inference/sample.py.
 DEFAULT_CONFIG: dict = {

@@ -13,14 +13,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..geometry import latent_size
+from ..pipeline import generate_batch, peak_memory, reset_peak_memory
+from ..pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
+from ..pipeline.loading import load_generation_models
+from ..samplers import GeneratorNoise
+from ..video_io import save_sample
 from .generate_config import merge_flags, resolve_generate_config
 from .generate_plan import GenerationPlan, plan_generation
-from .geometry import latent_size
-from .pipeline import generate_batch, peak_memory, reset_peak_memory
-from .pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
-from .pipeline.loading import load_generation_models
-from .samplers import GeneratorNoise
-from .video_io import save_sample
 
 PROGRAM = "opensora-generate"
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
