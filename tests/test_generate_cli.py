@@ -156,7 +156,11 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--num-frames", "8"], "use 1 (an image) or 17 or more"),
+        (
+            ["--num-frames", "8"],
+            "for clips of 2-16 frames, Open-Sora 1.2's timestep transform leaves no sampling "
+            "steps; use 1 (an image) or 17 or more",
+        ),
         (["--reference-path", "missing.png"], "does not exist"),
         (["--mask-strategy", "0,x"], "is not an integer"),
         (["--reference-path", "", "", "--prompt", "one"], "2 entries for 1 prompts"),
