@@ -70,6 +70,14 @@ def stdit_cases() -> list[str]:
     return [case["name"] for case in json.loads(index.read_text())["cases"]]
 
 
+def zoo_cases() -> list[str]:
+    """Case names listed in `zoo/index.json` (DiT, Latte, PixArt-α/Σ)."""
+    index = fixtures_dir() / "zoo" / "index.json"
+    if not index.is_file():
+        return _missing(index)
+    return [case["name"] for case in json.loads(index.read_text())["cases"]]
+
+
 def pipeline_cases(prefix: str) -> list[str]:
     """Fixture names (JSON sidecars, without `.json`) in `pipeline/MANIFEST.json` starting with `prefix`."""
     index = fixtures_dir() / "pipeline" / "MANIFEST.json"
@@ -117,3 +125,34 @@ def assert_close(
         rtol=rtol,
         msg=lambda message: f"{what}: {message}" if what else message,
     )
+
+
+def record_first_outputs(model: torch.nn.Module, names: list[str]) -> dict:
+    """Forward hooks keeping the first output of each named submodule."""
+    seen: dict[str, torch.Tensor] = {}
+    modules = dict(model.named_modules())
+    for name in names:
+        if name not in modules:
+            seen[name] = None  # reported as missing below
+            continue
+
+        def hook(_module, _args, output, name=name):
+            seen.setdefault(name, output.detach().clone())
+
+        modules[name].register_forward_hook(hook)
+    return seen
+
+
+def first_divergence(sidecar: dict, seen: dict, tensors: dict) -> str:
+    """The first `debug.*` activation (in the sidecar's order) that differs from ours."""
+    for key in sidecar["debug_tensors"]:
+        name = key.removeprefix("debug.")
+        ours, ref = seen.get(name), tensors[key]
+        if ours is None:
+            return f"{key}: module not found or never called"
+        if ours.shape != ref.shape:
+            return f"{key}: shape {tuple(ours.shape)} vs reference {tuple(ref.shape)}"
+        err = (ours.float() - ref.float()).abs().max().item()
+        if not torch.allclose(ours.float(), ref.float(), atol=1e-5, rtol=1e-5):
+            return f"{key}: max abs diff {err:.3g}"
+    return "every debug activation matches; the divergence is after the last one"

@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from golden import assert_close, read_json, read_tensors, stdit_cases
+from golden import (
+    assert_close,
+    first_divergence,
+    read_json,
+    read_tensors,
+    record_first_outputs,
+    stdit_cases,
+)
 from sora_core.models import build_model
 
 
@@ -20,37 +27,6 @@ def load_case(name: str):
     model.load_state_dict(state, strict=True)
     inputs = {k.removeprefix("input."): v for k, v in tensors.items() if k.startswith("input.")}
     return sidecar, model.eval(), inputs, tensors
-
-
-def record_first_outputs(model: torch.nn.Module, names: list[str]) -> dict:
-    """Forward hooks keeping the first output of each named submodule."""
-    seen: dict[str, torch.Tensor] = {}
-    modules = dict(model.named_modules())
-    for name in names:
-        if name not in modules:
-            seen[name] = None  # reported as missing below
-            continue
-
-        def hook(_module, _args, output, name=name):
-            seen.setdefault(name, output.detach().clone())
-
-        modules[name].register_forward_hook(hook)
-    return seen
-
-
-def first_divergence(sidecar: dict, seen: dict, tensors: dict) -> str:
-    """The first `debug.*` activation (in the sidecar's order) that differs from ours."""
-    for key in sidecar["debug_tensors"]:
-        name = key.removeprefix("debug.")
-        ours, ref = seen.get(name), tensors[key]
-        if ours is None:
-            return f"{key}: module not found or never called"
-        if ours.shape != ref.shape:
-            return f"{key}: shape {tuple(ours.shape)} vs reference {tuple(ref.shape)}"
-        err = (ours.float() - ref.float()).abs().max().item()
-        if not torch.allclose(ours.float(), ref.float(), atol=1e-5, rtol=1e-5):
-            return f"{key}: max abs diff {err:.3g}"
-    return "every debug activation matches; the divergence is after the last one"
 
 
 @pytest.mark.parity

@@ -202,7 +202,7 @@ def _check_keys(state: dict, expected: dict, where: str) -> None:
         raise CheckpointError(f"{where} does not fit the model: " + "; ".join(problems))
 
 
-def _storage_dtypes(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.dtype]:
+def storage_dtypes(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torch.dtype]:
     """Per-key dtype: fp8 only for linear/conv weights (upcast per layer), bf16 for the rest."""
     if not is_fp8(dtype):
         return {}
@@ -278,7 +278,7 @@ def load_transformer(
     stored_dtype = state["x_embedder.proj.weight"].dtype
     target = resolve_dtype(dtype, default=stored_dtype)
     compute = torch.bfloat16 if is_fp8(target) else target
-    per_key = _storage_dtypes(model, target)
+    per_key = storage_dtypes(model, target)
     state = {
         key: value.to(device=device, dtype=per_key.get(key, compute))
         if value.is_floating_point()

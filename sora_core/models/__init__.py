@@ -1,19 +1,24 @@
-"""Open-Sora's diffusion transformers: STDiT (1.0), STDiT2 (1.1), STDiT3 (1.2).
+"""Open-Sora's diffusion transformers: STDiT (1.0), STDiT2 (1.1), STDiT3 (1.2), and the
+image/video models its v1.2.0 tree also runs: DiT, Latte, PixArt-α (PixArt, PixArtMS), PixArt-Σ.
 
 `build_model` takes Open-Sora's own model config dicts, e.g.
 `{"type": "STDiT3-XL/2", "qk_norm": True, "from_pretrained": "..."}`, or a bare class name
-(`"STDiT"`, `"STDiT2"`, `"STDiT3"`) with the reference's constructor arguments.
+(`"STDiT"`, `"PixArtMS"`, ...) with the reference's constructor arguments.
 """
 
 import torch
 
 from ..errors import ConfigError
+from .dit import DiT, Latte
+from .pixart import PixArt, PixArt_Sigma, PixArtMS
 from .stdit import STDiT
 from .stdit2 import STDiT2
 from .stdit3 import STDiT3
 
-MODEL_CLASSES = {"STDiT": STDiT, "STDiT2": STDiT2, "STDiT3": STDiT3}
-VERSION_CLASSES = {cls.opensora_version: cls for cls in MODEL_CLASSES.values()}
+VERSION_CLASSES = {cls.opensora_version: cls for cls in (STDiT, STDiT2, STDiT3)}
+MODEL_CLASSES = {
+    cls.__name__: cls for cls in (STDiT, STDiT2, STDiT3, DiT, Latte, PixArt, PixArtMS, PixArt_Sigma)
+}
 
 # The reference's registry factories: a class plus fixed sizes.
 _XL_2 = {"depth": 28, "hidden_size": 1152, "patch_size": (1, 2, 2), "num_heads": 16}
@@ -22,6 +27,14 @@ FACTORIES = {
     "STDiT2-XL/2": (STDiT2, _XL_2),
     "STDiT3-XL/2": (STDiT3, _XL_2),
     "STDiT3-3B/2": (STDiT3, {**_XL_2, "hidden_size": 1872, "num_heads": 26}),
+    "DiT-XL/2": (DiT, _XL_2),
+    "DiT-XL/2x2": (DiT, {**_XL_2, "patch_size": (2, 2, 2)}),
+    "Latte-XL/2": (Latte, _XL_2),
+    "Latte-XL/2x2": (Latte, {**_XL_2, "patch_size": (2, 2, 2)}),
+    "PixArt-XL/2": (PixArt, _XL_2),
+    "PixArt-1B/2": (PixArt, {**_XL_2, "hidden_size": 1872, "num_heads": 26}),
+    "PixArtMS-XL/2": (PixArtMS, _XL_2),
+    "PixArt-Sigma-XL/2": (PixArt_Sigma, _XL_2),
 }
 
 
@@ -61,4 +74,16 @@ def build_model(config: dict) -> torch.nn.Module:
     return model.enable_gradient_checkpointing(grad_checkpoint)
 
 
-__all__ = ["FACTORIES", "MODEL_CLASSES", "STDiT", "STDiT2", "STDiT3", "build_model"]
+__all__ = [
+    "FACTORIES",
+    "MODEL_CLASSES",
+    "DiT",
+    "Latte",
+    "PixArt",
+    "PixArtMS",
+    "PixArt_Sigma",
+    "STDiT",
+    "STDiT2",
+    "STDiT3",
+    "build_model",
+]

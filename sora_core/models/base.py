@@ -1,5 +1,5 @@
-"""What the three STDiT versions share around their blocks: configuration, input checks,
-embedders, caption packing, output unpatchify, backends and gradient checkpointing."""
+"""What the transformers share around their blocks: configuration, input checks, embedders,
+caption packing, output unpatchify, backends and gradient checkpointing."""
 
 import math
 
@@ -66,18 +66,23 @@ def resolve_config(defaults: dict, given: dict, model_name: str) -> dict:
     return config
 
 
-class STDiTBase(nn.Module):
-    """Common skeleton; subclasses define `opensora_version`, `DEFAULTS`, blocks and forward."""
+class TransformerBase(nn.Module):
+    """What every transformer here shares: configuration, patch and timestep embedders,
+    attention backends, gradient checkpointing, input checks and unpatchify.
+
+    Subclasses define `opensora_version`, `DEFAULTS`, their conditioning, blocks and forward.
+    """
 
     opensora_version = ""
     DEFAULTS: dict = {}
+    SIGMA_KEY = "pred_sigma"  # DiT names the switch `learn_sigma`
 
     def __init__(self, **config):
         super().__init__()
         self.config = resolve_config(self.DEFAULTS, config, type(self).__name__)
         c = self.config
         self.in_channels = c["in_channels"]
-        self.out_channels = c["in_channels"] * 2 if c["pred_sigma"] else c["in_channels"]
+        self.out_channels = c["in_channels"] * 2 if c[self.SIGMA_KEY] else c["in_channels"]
         self.patch_size = c["patch_size"]
         self.hidden_size = c["hidden_size"]
         self.num_heads = c["num_heads"]
@@ -86,17 +91,8 @@ class STDiTBase(nn.Module):
         # The reference's acceleration flags choose kernels only.
         self.default_backend = "auto" if c["enable_flash_attn"] else "sdpa"
         self.fp32_norm = bool(c["enable_layernorm_kernel"])
-
-        hidden = c["hidden_size"]
-        self.x_embedder = PatchEmbed3D(self.patch_size, c["in_channels"], hidden)
-        self.t_embedder = TimestepEmbedder(hidden)
-        self.t_block = nn.Sequential(nn.SiLU(), Linear(hidden, 6 * hidden))
-        self.y_embedder = CaptionEmbedder(
-            c["caption_channels"], hidden, c["class_dropout_prob"], c["model_max_length"]
-        )
-        self.final_layer = T2IFinalLayer(
-            hidden, math.prod(self.patch_size), self.out_channels, self.fp32_norm
-        )
+        self.x_embedder = PatchEmbed3D(self.patch_size, c["in_channels"], c["hidden_size"])
+        self.t_embedder = TimestepEmbedder(c["hidden_size"])
 
     def block_kwargs(self) -> dict:
         """Arguments every block of this model is built with."""
@@ -114,23 +110,13 @@ class STDiTBase(nn.Module):
         rate, steps = self.config["drop_path"], max(self.depth - 1, 1)
         return [rate * index / steps for index in range(self.depth)]
 
-    def apply_freeze(self, freeze: "str | None") -> None:
-        """The 1.0/1.1 `freeze` option: train only temporal attention, or freeze cross-attention."""
-        if freeze not in (None, "not_temporal", "text"):
-            raise ConfigError(f"freeze: {freeze!r}; expected None, 'not_temporal' or 'text'")
-        for name, param in self.named_parameters():
-            if freeze == "not_temporal" and "attn_temp" not in name:
-                param.requires_grad_(False)
-            if freeze == "text" and "cross_attn" in name:
-                param.requires_grad_(False)
-
     # --- switches ---------------------------------------------------------------------------
-    def enable_gradient_checkpointing(self, enabled: bool = True) -> "STDiTBase":
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> "TransformerBase":
         """Recompute each block in the backward pass (training memory for compute)."""
         self.grad_checkpointing = enabled
         return self
 
-    def set_attention_backend(self, backend: str) -> "STDiTBase":
+    def set_attention_backend(self, backend: str) -> "TransformerBase":
         """Use one of `sora_core.kernels.BACKENDS` in every attention layer."""
         check_backend(backend)
         for module in self.modules():
@@ -156,10 +142,9 @@ class STDiTBase(nn.Module):
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
-    def prepare_inputs(self, x, timestep, y, projected_captions: bool = False):
-        """Check shapes and cast `x`, `timestep`, `y` to the compute dtype.
-
-        `projected_captions`: `y` is already `[1, ΣL, C]` (STDiT3's `skip_y_embedder`)."""
+    def prepare_latent(self, x, timestep) -> tuple:
+        """Check `x` `[B, Cin, T, H, W]`, broadcast `timestep` to `[B]`, cast both to the
+        compute dtype."""
         name = type(self).__name__
         if x.ndim != 5 or x.shape[1] != self.in_channels:
             raise VideoShapeError(
@@ -173,6 +158,56 @@ class STDiTBase(nn.Module):
             raise VideoShapeError(
                 f"{name}: timestep has {timestep.numel()} values; expected 1 or the batch {batch}"
             )
+        dtype = self.compute_dtype
+        return x.to(dtype), timestep.to(dtype)
+
+    def check_grid(self, grid: tuple, expected: tuple, latent_shape) -> None:
+        """Models with fixed position tables take only the latent size they were built for."""
+        if grid != expected:
+            raise VideoShapeError(
+                f"{type(self).__name__}: latent size {tuple(latent_shape[2:])} does not match "
+                f"the model's fixed input_size {self.config['input_size']}; build the model "
+                "for this size"
+            )
+
+    def to_latent(self, tokens: torch.Tensor, grid, latent_thw) -> torch.Tensor:
+        """Final tokens -> float32 `[B, Cout, Tx, Hx, Wx]`."""
+        return unpatchify(tokens, grid, self.patch_size, self.out_channels, latent_thw).float()
+
+
+class STDiTBase(TransformerBase):
+    """Skeleton of the caption-conditioned models with PixArt's adaLN-single modulation
+    (STDiT 1.0/1.1/1.2, PixArt): shared `t_block`, T5 caption embedder, PixArt final layer."""
+
+    def __init__(self, **config):
+        super().__init__(**config)
+        c = self.config
+        hidden = c["hidden_size"]
+        self.t_block = nn.Sequential(nn.SiLU(), Linear(hidden, 6 * hidden))
+        self.y_embedder = CaptionEmbedder(
+            c["caption_channels"], hidden, c["class_dropout_prob"], c["model_max_length"]
+        )
+        self.final_layer = T2IFinalLayer(
+            hidden, math.prod(self.patch_size), self.out_channels, self.fp32_norm
+        )
+
+    def apply_freeze(self, freeze: "str | None") -> None:
+        """The 1.0/1.1 `freeze` option: train only temporal attention, or freeze cross-attention."""
+        if freeze not in (None, "not_temporal", "text"):
+            raise ConfigError(f"freeze: {freeze!r}; expected None, 'not_temporal' or 'text'")
+        for name, param in self.named_parameters():
+            if freeze == "not_temporal" and "attn_temp" not in name:
+                param.requires_grad_(False)
+            if freeze == "text" and "cross_attn" in name:
+                param.requires_grad_(False)
+
+    def prepare_inputs(self, x, timestep, y, projected_captions: bool = False):
+        """Check shapes and cast `x`, `timestep`, `y` to the compute dtype.
+
+        `projected_captions`: `y` is already `[1, ΣL, C]` (STDiT3's `skip_y_embedder`)."""
+        name = type(self).__name__
+        x, timestep = self.prepare_latent(x, timestep)
+        batch = x.shape[0]
         caption_shape = (self.config["model_max_length"], self.config["caption_channels"])
         if y.ndim == 3 and not projected_captions:
             y = y[:, None]
@@ -183,8 +218,7 @@ class STDiTBase(nn.Module):
                 f"{name}: y has shape {tuple(y.shape)}; expected [{batch}, 1, L, {caption_shape[1]}]"
                 f" (L = {caption_shape[0]} for this model)"
             )
-        dtype = self.compute_dtype
-        return x.to(dtype), timestep.to(dtype), y.to(dtype)
+        return x, timestep, y.to(x.dtype)
 
     def size_arg(self, value, name: str, batch: int, device) -> torch.Tensor:
         """A per-sample physical size (`height`, `fps`, ...) as `[n]` in the compute dtype."""
@@ -231,7 +265,3 @@ class STDiTBase(nn.Module):
                 "valid text token (mask row of zeros)"
             )
         return packed, lens
-
-    def to_latent(self, tokens: torch.Tensor, grid, latent_thw) -> torch.Tensor:
-        """Final tokens -> float32 `[B, Cout, Tx, Hx, Wx]`."""
-        return unpatchify(tokens, grid, self.patch_size, self.out_channels, latent_thw).float()

@@ -1,4 +1,4 @@
-"""Layers shared by STDiT (1.0), STDiT2 (1.1) and STDiT3 (1.2), written once.
+"""Layers shared by STDiT (1.0), STDiT2 (1.1), STDiT3 (1.2), DiT, Latte and PixArt, written once.
 
 Module and parameter names follow Open-Sora's, so released state dicts load unchanged.
 Shapes: `B` batch, `T` frames, `S` spatial tokens per frame, `N = T*S`, `C` hidden size,
@@ -168,6 +168,8 @@ class Attention(nn.Module):
     """Multi-head self-attention with optional q/k RMSNorm and RoPE.
 
     `qk_norm_legacy=True` applies RoPE before the norm (the order Open-Sora 1.1 was trained with).
+    `kv_compress > 1` (PixArt-Σ's KV compression) pools keys and values over the token grid with
+    a depthwise strided convolution and an affine LayerNorm before attending.
     """
 
     def __init__(
@@ -178,10 +180,15 @@ class Attention(nn.Module):
         rope=None,
         qk_norm_legacy: bool = False,
         backend: str = "sdpa",
+        kv_compress: int = 1,
     ):
         super().__init__()
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.qkv = Linear(dim, dim * 3, bias=True)
+        self.kv_compress = kv_compress
+        if kv_compress > 1:
+            self.sr = nn.Conv2d(dim, dim, kv_compress, stride=kv_compress, groups=dim)
+            self.norm = nn.LayerNorm(dim)
         self.q_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
         self.proj = Linear(dim, dim)
@@ -190,15 +197,27 @@ class Attention(nn.Module):
         self.qk_norm_legacy = qk_norm_legacy
         self.backend = check_backend(backend)
 
+    def _compress(self, x: torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
+        """`[B, H*W, C]` -> `[B, (H/s)*(W/s), C]` through the strided depthwise conv."""
+        batch, _, channels = x.shape
+        grid = x.reshape(batch, *grid_hw, channels).permute(0, 3, 1, 2)
+        return self.norm(self.sr(grid).reshape(batch, channels, -1).transpose(1, 2))
+
     def _position(self, q, k):
         if self.rope is None:
             return q, k
         return self.rope(q), self.rope(k)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, tokens, channels = x.shape  # [B, N, C]
-        qkv = self.qkv(x).view(batch, tokens, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, h, N, d]
+    def forward(self, x: torch.Tensor, grid_hw: "tuple[int, int] | None" = None) -> torch.Tensor:
+        """`x` `[B, N, C]`; `grid_hw`: the token grid, needed only with `kv_compress`."""
+        batch, tokens, channels = x.shape
+        q, k, v = self.qkv(x).view(batch, tokens, 3, channels).unbind(2)  # each [B, N, C]
+        if self.kv_compress > 1:
+            k, v = self._compress(k, grid_hw), self._compress(v, grid_hw)
+        q, k, v = (
+            part.view(batch, -1, self.num_heads, self.head_dim).transpose(1, 2)
+            for part in (q, k, v)
+        )  # each [B, h, N, d]
         if self.qk_norm_legacy:
             q, k = self._position(q, k)
             q, k = self.q_norm(q), self.k_norm(k)
@@ -310,6 +329,23 @@ class CaptionEmbedder(nn.Module):
         return self.y_proj(caption)
 
 
+class LabelEmbedder(nn.Module):
+    """Class ids `[B]` -> `[B, C]` (DiT / Latte); row `num_classes` is the null class used for
+    classifier-free guidance, present when labels were dropped in training."""
+
+    def __init__(self, num_classes: int, hidden_size: int, dropout_prob: float):
+        super().__init__()
+        self.embedding_table = nn.Embedding(num_classes + int(dropout_prob > 0), hidden_size)
+        self.num_classes = num_classes
+        self.dropout_prob = dropout_prob
+
+    def forward(self, labels: torch.Tensor, train: bool) -> torch.Tensor:
+        if train and self.dropout_prob > 0:
+            drop = torch.rand(labels.shape[0], device=labels.device) < self.dropout_prob
+            labels = torch.where(drop, self.num_classes, labels)
+        return self.embedding_table(labels)
+
+
 def pack_captions(y: torch.Tensor, mask: "torch.Tensor | None") -> tuple:
     """Keep each sample's valid caption tokens, concatenated: `[B, 1, L, C]` -> `[1, ΣL_b, C]`.
 
@@ -359,6 +395,21 @@ def unpatchify(x: torch.Tensor, grid, patch_size, out_channels: int, latent_thw)
     return x[:, :, :tx, :hx, :wx]
 
 
+class FinalLayer(nn.Module):
+    """DiT's final layer: LayerNorm (in fp32) modulated by `adaLN_modulation(c)`, then a linear."""
+
+    def __init__(self, hidden_size: int, num_patch: int, out_channels: int):
+        super().__init__()
+        self.norm_final = LayerNorm(fp32=True)
+        self.linear = Linear(hidden_size, num_patch * out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(hidden_size, 2 * hidden_size))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        # x [B, N, C]; c [B, C] (timestep + class/caption embedding)
+        shift, scale = self.adaLN_modulation(c)[:, None].chunk(2, dim=-1)
+        return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
 class T2IFinalLayer(nn.Module):
     """PixArt's final layer: modulated LayerNorm then a linear to patch pixels."""
 
@@ -389,12 +440,18 @@ def _sincos(dim: int, positions: torch.Tensor) -> torch.Tensor:
     return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
-def sincos_2d(dim: int, grid_hw: tuple[int, int], scale: float = 1.0) -> torch.Tensor:
-    """STDiT 1.0 spatial table `[1, H*W, dim]`: first half encodes the column, second the row."""
+def sincos_2d(
+    dim: int, grid_hw: tuple[int, int], scale: float = 1.0, base_size: "int | None" = None
+) -> torch.Tensor:
+    """Fixed spatial table `[1, H*W, dim]` (STDiT 1.0, DiT, PixArt): first half encodes the
+    column, second the row. `base_size` (PixArt) stretches each axis to span that many tokens."""
     rows, cols = grid_hw
     # float32 grid then float64 math, as numpy does in the reference.
-    row_pos = (torch.arange(rows, dtype=torch.float32, device="cpu") / scale).double()
-    col_pos = (torch.arange(cols, dtype=torch.float32, device="cpu") / scale).double()
+    row_pos = torch.arange(rows, dtype=torch.float32, device="cpu") / scale
+    col_pos = torch.arange(cols, dtype=torch.float32, device="cpu") / scale
+    if base_size is not None:
+        row_pos, col_pos = row_pos * (base_size / rows), col_pos * (base_size / cols)
+    row_pos, col_pos = row_pos.double(), col_pos.double()
     col_grid = col_pos[None].expand(rows, cols).reshape(-1)
     row_grid = row_pos[:, None].expand(rows, cols).reshape(-1)
     table = torch.cat([_sincos(dim // 2, col_grid), _sincos(dim // 2, row_grid)], dim=1)
@@ -464,10 +521,13 @@ class DiTBlock(nn.Module):
         qk_norm: bool = False,
         rope=None,
         qk_norm_legacy: bool = False,
+        kv_compress: int = 1,
     ):
         super().__init__()
         self.norm1 = LayerNorm(fp32=fp32_norm)
-        self.attn = Attention(hidden_size, num_heads, qk_norm, rope, qk_norm_legacy, backend)
+        self.attn = Attention(
+            hidden_size, num_heads, qk_norm, rope, qk_norm_legacy, backend, kv_compress
+        )
         self.cross_attn = MultiHeadCrossAttention(hidden_size, num_heads, backend)
         self.norm2 = LayerNorm(fp32=fp32_norm)
         self.mlp = Mlp(hidden_size, int(hidden_size * mlp_ratio))

@@ -3,7 +3,6 @@ temporal attention has no norm or modulation of its own and reuses the spatial g
 
 import torch
 
-from ..errors import VideoShapeError
 from .base import SHARED_DEFAULTS, STDiTBase
 from .layers import (
     Attention,
@@ -99,11 +98,7 @@ class STDiT(STDiTBase):
         x, timestep, y = self.prepare_inputs(x, timestep, y)
         batch, dtype = x.shape[0], x.dtype
         grid = token_grid(x.shape, self.patch_size)
-        if grid != self.grid:
-            raise VideoShapeError(
-                f"STDiT: latent size {tuple(x.shape[2:])} does not match the model's fixed "
-                f"input_size {self.config['input_size']}; build the model for this size"
-            )
+        self.check_grid(grid, self.grid, x.shape)
         frames, spatial = grid[0], grid[1] * grid[2]
         tokens = self.x_embedder(x)  # [B, N, C]
         tokens = (tokens.view(batch, frames, spatial, -1) + self.pos_embed).flatten(1, 2)

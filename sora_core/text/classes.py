@@ -31,6 +31,11 @@ class ClassEncoder:
                 raise PromptError(
                     f"class label {label!r} is not an integer in [0, {self.num_classes})"
                 ) from error
+            if not 0 <= ids[-1] < self.num_classes:
+                raise PromptError(
+                    f"class label {label!r} is out of range: expected an integer in "
+                    f"[0, {self.num_classes})"
+                )
         return {"y": torch.tensor(ids, dtype=torch.int64, device=self.device)}
 
     def null(self, n: int) -> torch.Tensor:
