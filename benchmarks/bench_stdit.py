@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from sora_core.checkpoints import build_model  # noqa: E402
 from sora_core.dtypes import resolve_dtype  # noqa: E402
-from sora_core.models import build_model  # noqa: E402
 
 # 51 frames (15 latent frames) at the 9:16 sizes of the 1.2 release.
 PRESETS = {"240p": (15, 30, 53), "480p": (15, 60, 106), "720p": (15, 90, 160)}

@@ -23,9 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sora_core.checkpoints import load_vae  # noqa: E402
+from sora_core.checkpoints import build_vae, load_vae  # noqa: E402
 from sora_core.dtypes import resolve_dtype  # noqa: E402
-from sora_core.vae import build_vae  # noqa: E402
 
 TINY_AUTOENCODER = {
     "block_out_channels": [16, 32, 64, 64],

@@ -28,6 +28,10 @@ class ReferenceMediaError(SoraError):
     """A reference image or video that is missing, unreadable or too short."""
 
 
+class DatasetError(SoraError, ValueError):
+    """A training data file, column or bucket setup that yields no usable samples."""
+
+
 class PromptError(SoraError, ValueError):
     """A prompt, or its embedded JSON / per-loop syntax, that cannot be parsed."""
 

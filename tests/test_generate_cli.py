@@ -166,6 +166,7 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
         (["--reference-path", "", "", "--prompt", "one"], "2 entries for 1 prompts"),
         (["--loop", "2", "--num-frames", "17"], "must exceed the 17 pixel frames"),
         (["--prompt", 'a fox{"mask": 1}'], "unknown JSON key"),
+        (["--lora", "missing.safetensors:0.5"], "no file 'missing.safetensors'"),
     ],
 )
 def test_bad_requests_fail_before_loading_any_model(tmp_path, capsys, flags, message):

@@ -7,6 +7,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from sora_core.checkpoints import build_model
 from sora_core.errors import CheckpointError, ConfigError
 from sora_core.lora import (
     LoRAConfig,
@@ -18,7 +19,6 @@ from sora_core.lora import (
     save_lora,
     target_paths,
 )
-from sora_core.models import build_model
 
 TINY = {"hidden_size": 48, "depth": 2, "num_heads": 4, "caption_channels": 8,
         "model_max_length": 4}  # fmt: skip

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from sora_core import kernels
+from sora_core.checkpoints import build_model
 from sora_core.errors import ConfigError, VideoShapeError
 from sora_core.kernels import attention_backends
-from sora_core.models import build_model
 
 # Spec §7.1 (XL/2 key lists of the releases): keys and stored values.
 RELEASE_LAYOUTS = [

@@ -11,7 +11,7 @@ from golden import (
     record_first_outputs,
     stdit_cases,
 )
-from sora_core.models import build_model
+from sora_core.checkpoints import build_model
 
 
 def load_case(name: str):

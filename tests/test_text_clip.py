@@ -10,8 +10,8 @@ from safetensors.torch import load_file, save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from golden import assert_close
+from sora_core.checkpoints import build_text_encoder
 from sora_core.errors import CheckpointError, ConfigError
-from sora_core.text import build_text_encoder
 
 LENGTH = 16
 

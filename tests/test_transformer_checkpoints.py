@@ -9,9 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from golden import assert_close, checkpoint_entries, fixtures_dir, read_tensors
-from sora_core.checkpoints import load_transformer
+from sora_core.checkpoints import build_model, load_transformer
 from sora_core.errors import CheckpointError, ConfigError
-from sora_core.models import build_model
 
 
 def probe_inputs(probe: dict) -> dict:

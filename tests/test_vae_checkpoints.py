@@ -10,9 +10,9 @@ from safetensors.torch import save_file
 from vae_helpers import TINY_AUTOENCODER, tiny_sd_config, tiny_v12_config, tiny_vae, video
 
 from golden import assert_close, checkpoint_entries, fixtures_dir, read_json, read_tensors
-from sora_core.checkpoints import load_vae
+from sora_core.checkpoints import build_vae, load_vae
 from sora_core.errors import CheckpointError, ConfigError
-from sora_core.vae import OpenSoraVAE, VideoAutoencoderKL, build_vae
+from sora_core.vae import OpenSoraVAE, VideoAutoencoderKL
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 

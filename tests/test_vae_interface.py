@@ -4,8 +4,9 @@ import pytest
 import torch
 from vae_helpers import TINY_TEMPORAL, tiny_sd_config, tiny_v12_config, tiny_vae, video
 
+from sora_core.checkpoints import build_vae
 from sora_core.errors import ConfigError, VideoShapeError
-from sora_core.vae import LatentFormat, OpenSoraVAE, VideoAutoencoderKL, build_vae
+from sora_core.vae import LatentFormat, OpenSoraVAE, VideoAutoencoderKL
 from sora_core.vae.latent_format import fit_latent_format
 
 

@@ -9,7 +9,8 @@ import torch
 from vae_helpers import replay
 
 from golden import assert_close, pipeline_cases, read_json, read_tensors
-from sora_core.vae import OpenSoraVAE, TemporalVAE, VideoAutoencoderKL, build_vae
+from sora_core.checkpoints import build_vae
+from sora_core.vae import OpenSoraVAE, TemporalVAE, VideoAutoencoderKL
 
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 

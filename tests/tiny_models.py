@@ -68,7 +68,7 @@ TINY_VAE_CONFIG = {
 
 def write_tiny_vae(path: Path, seed: int = 0) -> None:
     """A random 1.2 VAE (~1.1 M parameters) saved with the release's state-dict keys."""
-    from sora_core.vae import build_vae
+    from sora_core.checkpoints import build_vae
 
     torch.manual_seed(seed)
     state = build_vae(TINY_VAE_CONFIG).state_dict()

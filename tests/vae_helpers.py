@@ -2,7 +2,7 @@
 
 import torch
 
-from sora_core.vae import build_vae
+from sora_core.checkpoints import build_vae
 
 TINY_AUTOENCODER = {
     "block_out_channels": [8, 8, 16, 16],

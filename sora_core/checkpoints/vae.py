@@ -176,10 +176,20 @@ def _check_family(spec: VAESpec, found: str, path: Path) -> None:
         )
 
 
+def with_stored_architecture(spec: VAESpec) -> VAESpec:
+    """`spec` with the config.json of a local 2D VAE folder as its architecture, unless the
+    config names one itself."""
+    source = spec.spatial.from_pretrained
+    if spec.spatial.autoencoder is not None or not source or not Path(source).is_dir():
+        return spec
+    spatial = replace(spec.spatial, autoencoder=read_folder_config(source))
+    return replace(spec, spatial=spatial)
+
+
 def _build(spec: VAESpec, autoencoder: dict, temporal: "dict | None", path: Path) -> VideoVAE:
     try:
         with torch.device("meta"):
-            return instantiate(spec, autoencoder, temporal)
+            return instantiate(with_stored_architecture(spec), autoencoder, temporal)
     except ConfigError as error:
         raise CheckpointError(
             f"{str(path)!r}: cannot build the VAE its weights describe: {error}. Group counts "

@@ -13,8 +13,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..acceleration import apply_acceleration
 from ..geometry import latent_size
-from ..pipeline import generate_batch, peak_memory, reset_peak_memory
+from ..lora import apply_lora_files
+from ..pipeline import encode_prompts, generate_batch, peak_memory, reset_peak_memory
 from ..pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
 from ..pipeline.loading import load_generation_models
 from ..samplers import GeneratorNoise
@@ -57,6 +59,7 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
     written: list[Path] = []
     try:
         for batch in plan.batches:
+            encoding = None  # once per batch, when a sample needs it
             for k, stems in enumerate(batch.save_stems):
                 if plan.prompt_as_path and _existing(stems):
                     bar.update(loops * steps)
@@ -66,16 +69,16 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
                     bar.set_description(f"{name} loop {loop_index + 1}/{loops}", refresh=False)
                     bar.update(1)
 
+                if encoding is None:
+                    encoding = encode_prompts(
+                        models.text_encoder, batch.prompts, loops, plan.placement.device
+                    )
                 result = generate_batch(
                     models,
-                    batch.prompts,
+                    encoding,
                     plan.clip,
                     noise,
-                    reference_paths=batch.reference_paths,
-                    mask_strategies=batch.mask_strategies,
-                    aesthetic_score=plan.aesthetic_score,
-                    motion_score=plan.motion_score,
-                    camera_motion=plan.camera_motion,
+                    references=batch.references,
                     callback=report,
                 )
                 for video, stem in zip(result.video, stems, strict=True):
@@ -83,6 +86,12 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
     finally:
         bar.close()
     return written
+
+
+def _sampling_summary(cache) -> str:
+    """Transformer calls made (and those the step cache answered) and the sampling time."""
+    reused = f", {cache.reused} more answered by the step cache" if cache.threshold else ""
+    return f"{cache.computed} transformer calls{reused}, sampling {cache.seconds:.1f} s"
 
 
 def generate(argv: "list[str] | None" = None) -> int:
@@ -105,6 +114,8 @@ def generate(argv: "list[str] | None" = None) -> int:
             [plan.clip.num_frames, *plan.clip.image_size], plan.models["vae"]["type"]
         )
         models = load_generation_models(plan.models, plan.placement, size)
+    apply_lora_files(models.transformer, plan.loras)
+    apply_acceleration(models, plan.acceleration)
     written = run_plan(plan, models, progress=plan.verbose >= 1)
     elapsed = time.perf_counter() - started
     height, width = plan.clip.decoded_size
@@ -113,6 +124,7 @@ def generate(argv: "list[str] | None" = None) -> int:
         f"{PROGRAM}: {len(written)} sample(s) of {plan.total_frames} frames at {height}x{width}, "
         f"{plan.save_fps:g} fps -> {folder} in {elapsed:.1f} s "
         f"({plan.placement.device}, {str(plan.placement.dtype).removeprefix('torch.')}, "
-        f"{peak_memory(plan.placement)})" + (" [demo: random weights]" if flags.demo else "")
+        f"{peak_memory(plan.placement)}); {_sampling_summary(models.step_cache)}"
+        + (" [demo: random weights]" if flags.demo else "")
     )
     return 0

@@ -47,29 +47,34 @@ def split_reference_path(reference_path: "str | None") -> "list[str]":
     return reference_path.split(REFERENCE_SEPARATOR)
 
 
-def read_video_frames(path: "str | Path") -> torch.Tensor:
-    """Every frame of a video file as (T, 3, H, W) uint8 RGB, decoded with `av`."""
+def decode_video(
+    path: "str | Path", what: str = "reference video"
+) -> "tuple[torch.Tensor, float | None]":
+    """Every frame of a video file as (T, 3, H, W) uint8 RGB (decoded with `av`) and its fps."""
     try:
         with av.open(str(path)) as container:
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate) if stream.average_rate else None
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     except (av.error.FFmpegError, ValueError, IndexError) as error:
-        raise ReferenceMediaError(
-            f"reference video {str(path)!r} cannot be decoded: {error}"
-        ) from None
+        raise ReferenceMediaError(f"{what} {str(path)!r} cannot be decoded: {error}") from None
     if not frames:
-        raise ReferenceMediaError(f"reference video {str(path)!r} has no video frames")
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+        raise ReferenceMediaError(f"{what} {str(path)!r} has no video frames")
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2), fps
 
 
-def read_image(path: "str | Path") -> Image.Image:
+def read_video_frames(path: "str | Path") -> torch.Tensor:
+    """Every frame of a video file as (T, 3, H, W) uint8 RGB, decoded with `av`."""
+    return decode_video(path)[0]
+
+
+def read_image(path: "str | Path", what: str = "reference image") -> Image.Image:
     """An image file as an RGB PIL image."""
     try:
         with Image.open(path) as image:
             return image.convert("RGB")
     except (UnidentifiedImageError, OSError) as error:
-        raise ReferenceMediaError(
-            f"reference image {str(path)!r} cannot be read: {error}"
-        ) from None
+        raise ReferenceMediaError(f"{what} {str(path)!r} cannot be read: {error}") from None
 
 
 def load_reference_file(

@@ -1,12 +1,9 @@
 """Open-Sora's diffusion transformers: STDiT (1.0), STDiT2 (1.1), STDiT3 (1.2), and the
 image/video models its v1.2.0 tree also runs: DiT, Latte, PixArt-α (PixArt, PixArtMS), PixArt-Σ.
 
-`build_model` takes Open-Sora's own model config dicts, e.g.
-`{"type": "STDiT3-XL/2", "qk_norm": True, "from_pretrained": "..."}`, or a bare class name
-(`"STDiT"`, `"PixArtMS"`, ...) with the reference's constructor arguments.
+`model_class(type)` maps Open-Sora's model `type` names to a class and its preset sizes;
+`sora_core.checkpoints.build_model` builds one from a config dict.
 """
-
-import torch
 
 from ..errors import ConfigError
 from .dit import DiT, Latte
@@ -49,31 +46,6 @@ def model_class(name: str):
     )
 
 
-def build_model(config: dict) -> torch.nn.Module:
-    """Build (and with `from_pretrained`, load) a transformer from an Open-Sora config dict.
-
-    Extra keys beside the constructor arguments: `type` (required), `from_pretrained` (a
-    checkpoint path, loaded by `sora_core.checkpoints.load_transformer`) and `grad_checkpoint`.
-    """
-    config = dict(config)
-    if "type" not in config:
-        raise ConfigError(
-            f"type: missing; expected one of {sorted(FACTORIES) + sorted(MODEL_CLASSES)}"
-        )
-    type_name = config.pop("type")
-    cls, preset = model_class(type_name)
-    from_pretrained = config.pop("from_pretrained", None)
-    grad_checkpoint = bool(config.pop("grad_checkpoint", False))
-    if from_pretrained is not None:
-        from ..checkpoints.transformer import load_transformer
-
-        # The file decides the sizes; the type's presets would only contradict it.
-        model = load_transformer(from_pretrained, config={"type": type_name, **config})
-    else:
-        model = cls(**{**preset, **config})
-    return model.enable_gradient_checkpointing(grad_checkpoint)
-
-
 __all__ = [
     "FACTORIES",
     "MODEL_CLASSES",
@@ -85,5 +57,5 @@ __all__ = [
     "STDiT",
     "STDiT2",
     "STDiT3",
-    "build_model",
+    "model_class",
 ]

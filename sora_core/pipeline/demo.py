@@ -115,8 +115,7 @@ def demo_text_encoder(device: "str | torch.device" = "cpu", seed: int = 0) -> T5
 
 def demo_models(config: dict, placement: Placement, seed: int = 0) -> GenerationModels:
     """The demo's transformer, VAE (from the config's tiny dicts) and T5, seeded at random."""
-    from ..models import build_model
-    from ..vae import build_vae
+    from ..checkpoints import build_model, build_vae
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -18,7 +18,7 @@ from .placement import Placement
 
 def resolve_checkpoint(name: str, field: str) -> str:
     """A local path for `from_pretrained`: the path itself, else the local HF cache snapshot."""
-    from ..text import resolve_pretrained
+    from ..checkpoints import resolve_pretrained
 
     if field == "text_encoder":
         return str(resolve_pretrained(str(name)))
@@ -70,10 +70,8 @@ def load_generation_models(
 ) -> GenerationModels:
     """Load transformer, VAE and text encoder (weights resting on the offload device) and the
     sampler from an inference config whose `from_pretrained` values are local paths."""
-    from ..checkpoints import load_transformer, load_vae
+    from ..checkpoints import build_text_encoder, build_vae, load_transformer, load_vae
     from ..models import model_class
-    from ..text import build_text_encoder
-    from ..vae import build_vae
 
     dtype = placement.dtype
     model_config = dict(config["model"])
@@ -83,8 +81,10 @@ def load_generation_models(
         raise CheckpointError(
             "model.from_pretrained is not set: give the transformer checkpoint with --ckpt-path"
         )
-    release = model_class(model_type)[0].opensora_version
-    if release == "1.0" and latent_size is not None:
+    cls = model_class(model_type)[0]
+    release = cls.opensora_version
+    if hasattr(cls, "reset_position_tables") and latent_size is not None:
+        # Fixed sin-cos tables (STDiT 1.0, DiT, Latte, PixArt): built for this run's latent.
         model_config.setdefault("input_size", tuple(latent_size))
     transformer = load_transformer(
         source,

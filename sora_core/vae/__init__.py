@@ -1,11 +1,11 @@
 """Open-Sora's VAEs: the per-frame SD VAE (1.0/1.1) and the 1.2 spatial+temporal VAE.
 
-`build_vae(config)` takes Open-Sora's config dicts; `sora_core.checkpoints.load_vae(path)`
-loads any supported checkpoint. Both return a `VideoVAE` with `encode`, `decode`,
+`instantiate(parse_vae_config(config))` builds one with fresh weights;
+`sora_core.checkpoints` builds them from Open-Sora's config dicts (`build_vae`) and loads any
+supported checkpoint (`load_vae`). All return a `VideoVAE` with `encode`, `decode`,
 `get_latent_size`, `out_channels`, `family`, tiling options and `latent_format`.
 """
 
-from ..hub import locate
 from .base import VideoVAE
 from .build import instantiate
 from .config import parse_vae_config
@@ -25,30 +25,10 @@ __all__ = [
     "Tiling",
     "VideoAutoencoderKL",
     "VideoVAE",
-    "build_vae",
     "cpu_noise",
     "device_noise",
     "fit_latent_format",
     "generator_noise",
+    "instantiate",
+    "parse_vae_config",
 ]
-
-
-def build_vae(config: dict) -> VideoVAE:
-    """A VAE from an Open-Sora config dict, weights from `from_pretrained` when it is given.
-
-    Without `from_pretrained` the weights are freshly initialised (for training or tests).
-    """
-    from ..checkpoints.vae import load_vae
-
-    spec = parse_vae_config(config)
-    if spec.from_pretrained is not None:
-        return load_vae(locate(spec.from_pretrained, "vae.from_pretrained"), config)
-    vae = instantiate(spec)
-    spatial_source = spec.spatial.from_pretrained
-    if spec.family == "v1.2" and spatial_source is not None:
-        # As in the reference, the 2D VAE's own weights fill in when no whole-VAE file is given.
-        spatial = load_vae(
-            locate(spatial_source, "vae.vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
-        )
-        vae.spatial_vae.module.load_state_dict(spatial.module.state_dict())
-    return vae

@@ -1,8 +1,5 @@
 """Turning a parsed VAE spec (plus what the weights say) into a model."""
 
-from pathlib import Path
-
-from ..checkpoints.files import read_folder_config
 from .base import VideoVAE
 from .config import SpatialSpec, VAESpec
 from .pipeline import OpenSoraVAE
@@ -12,10 +9,9 @@ from .temporal import TemporalVAE
 
 def autoencoder_config(spec: SpatialSpec, inferred: "dict | None" = None) -> dict:
     """The spatial architecture: the named default, then what the weights show, then the
-    config's explicit `autoencoder` dict (or the config.json of a local `from_pretrained`)."""
+    config's explicit `autoencoder` dict (`sora_core.checkpoints` fills it from the config.json
+    of a local `from_pretrained` folder)."""
     explicit = spec.autoencoder
-    if explicit is None and spec.from_pretrained and Path(spec.from_pretrained).is_dir():
-        explicit = read_folder_config(spec.from_pretrained)
     return {**KNOWN_AUTOENCODERS[spec.default_autoencoder], **(inferred or {}), **(explicit or {})}
 
 
