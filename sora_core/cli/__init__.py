@@ -8,10 +8,14 @@ from ..errors import SoraError
 
 def generate_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-generate` (Open-Sora's inference script)."""
-    from .generate import PROGRAM, generate
+    from .generate_config import PROGRAM, resolve_generate_config
 
     try:
-        return generate(argv)
+        # Flags first, with nothing heavy imported: `--help` and a wrong flag answer at once.
+        config, flags = resolve_generate_config(argv)
+        from .generate import generate  # torch, the models, the pipeline
+
+        return generate(config, flags)
     except SoraError as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
