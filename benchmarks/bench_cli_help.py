@@ -28,7 +28,13 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=False)
+            subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=args.root,
+                env=env,
+                capture_output=True,
+                check=False,
+            )
             times.append(time.perf_counter() - started)
         print(
             f"{name}: median {statistics.median(times):.2f} s over {args.repeats} runs "

@@ -61,9 +61,9 @@ class OpenSoraVAE(VideoVAE):
         self.register_buffer("scale", _channel_buffer(scale, self.out_channels, "scale"))
         self.register_buffer("shift", _channel_buffer(shift, self.out_channels, "shift"))
 
-    def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
+    def set_tiling(self, tile_size: "int | None" = None) -> None:
         """Tile both stages (the temporal VAE at latent resolution, the spatial VAE per frame)."""
-        super().set_tiling(tile_size, overlap)
+        super().set_tiling(tile_size)
         self.spatial_vae.tiling = self.tiling
 
     def auto_tiling(self, height: int, width: int, memory_budget: int, batch: int = 1):
