@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..acceleration import apply_acceleration
 from ..geometry import latent_size
 from ..lora import apply_lora_files
 from ..pipeline import encode_prompts, generate_batch, peak_memory, reset_peak_memory
@@ -86,6 +87,12 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
     return written
 
 
+def _sampling_summary(cache) -> str:
+    """Transformer calls made (and those the step cache answered) and the sampling time."""
+    reused = f", {cache.reused} more answered by the step cache" if cache.threshold else ""
+    return f"{cache.computed} transformer calls{reused}, sampling {cache.seconds:.1f} s"
+
+
 def generate(config: dict, flags) -> int:
     """Check, load, generate, save, summarise a parsed run (errors propagate)."""
     if flags.demo:
@@ -106,6 +113,7 @@ def generate(config: dict, flags) -> int:
         )
         models = load_generation_models(plan.models, plan.placement, size)
     apply_lora_files(models.transformer, plan.loras)
+    apply_acceleration(models, plan.acceleration)
     written = run_plan(plan, models, progress=plan.verbose >= 1)
     elapsed = time.perf_counter() - started
     height, width = plan.clip.decoded_size
@@ -114,6 +122,7 @@ def generate(config: dict, flags) -> int:
         f"{PROGRAM}: {len(written)} sample(s) of {plan.total_frames} frames at {height}x{width}, "
         f"{plan.save_fps:g} fps -> {folder} in {elapsed:.1f} s "
         f"({plan.placement.device}, {str(plan.placement.dtype).removeprefix('torch.')}, "
-        f"{peak_memory(plan.placement)})" + (" [demo: random weights]" if flags.demo else "")
+        f"{peak_memory(plan.placement)}); {_sampling_summary(models.step_cache)}"
+        + (" [demo: random weights]" if flags.demo else "")
     )
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..acceleration import Acceleration
 from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
 from ..conditioning.apply import plan_conditions
 from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
@@ -56,6 +57,7 @@ class GenerationPlan:
     models: dict  # model / vae / text_encoder / scheduler configs, local paths
     prompt_as_path: bool
     verbose: int
+    acceleration: Acceleration = Acceleration()
     loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
 
     @property
@@ -321,5 +323,6 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
+        acceleration=Acceleration.from_config(config),
         loras=loras,
     )

@@ -16,6 +16,8 @@ from .layers import (
     PatchEmbed3D,
     T2IFinalLayer,
     TimestepEmbedder,
+    modulate,
+    modulation,
     pack_captions,
     unpatchify,
 )
@@ -88,6 +90,9 @@ class TransformerBase(nn.Module):
         self.num_heads = c["num_heads"]
         self.depth = c["depth"]
         self.grad_checkpointing = False
+        # Installed for one sampling run by `acceleration.StepCache.session` on models whose
+        # block loop calls `cached_blocks` (`step_cacheable`).
+        self.step_cache = None
         # The reference's acceleration flags choose kernels only.
         self.default_backend = "auto" if c["enable_flash_attn"] else "sdpa"
         self.fp32_norm = bool(c["enable_layernorm_kernel"])
@@ -142,6 +147,16 @@ class TransformerBase(nn.Module):
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
 
+    def cached_blocks(self, tokens, t_mlp, x_mask, first_block, blocks):
+        """`blocks(tokens)`, through the installed step cache if any (`acceleration.StepCache`).
+
+        The cache's probe is the first block's modulated input `[B, N, C]`, as TeaCache's."""
+        if self.step_cache is None:
+            return blocks(tokens)
+        shift, scale = modulation(first_block.scale_shift_table, t_mlp, 6)[:2]
+        probe = modulate(first_block.norm1(tokens), shift, scale)
+        return self.step_cache.run(tokens, probe, blocks, x_mask)
+
     def prepare_latent(self, x, timestep) -> tuple:
         """Check `x` `[B, Cin, T, H, W]`, broadcast `timestep` to `[B]`, cast both to the
         compute dtype."""
@@ -160,6 +175,13 @@ class TransformerBase(nn.Module):
             )
         dtype = self.compute_dtype
         return x.to(dtype), timestep.to(dtype)
+
+    def set_input_size(self, input_size) -> None:
+        """Models with fixed sin-cos tables (STDiT 1.0, DiT, Latte, PixArt): rebuild them for
+        another latent `(T, H, W)`, as the reference builds its model for each run's latent."""
+        self.config["input_size"] = tuple(input_size)
+        self.grid = tuple(size // patch for size, patch in zip(input_size, self.patch_size))
+        self.reset_position_tables()
 
     def check_grid(self, grid: tuple, expected: tuple, latent_shape) -> None:
         """Models with fixed position tables take only the latent size they were built for."""
