@@ -143,8 +143,9 @@ def test_records_print_as_the_documentation_writes_them():
     "strategy, field",
     [
         ("0,0,0,0,1,0,0", "1 to 6"),
-        ("0,x", "reference_index = 'x' is not an integer"),
-        ("0,0,0.5", "reference_start = '0.5' is not an integer"),
+        ("0,x", "reference_index = 'x' is not an integer; allowed: an integer >= 0"),
+        ("0,0,0.5", "reference_start = '0.5' is not an integer; allowed: an integer,"),
+        ("0,0,0,0,q", "length = 'q' is not an integer; allowed: an integer >= 1"),
         ("0;", "group 1 ''"),
         ("0,0,0,0,0", "length = 0 must be at least 1"),
         ("0,0,0,0,1,1.5", "edit_ratio = 1.5 must be a number in [0, 1]"),
@@ -159,7 +160,7 @@ def test_malformed_group_names_group_field_and_range(strategy, field):
 
 
 def test_record_fields_are_checked():
-    with pytest.raises(MaskStrategyError, match="target_start"):
+    with pytest.raises(MaskStrategyError, match="target_start = 1.5; allowed: an integer"):
         ConditionFrames(target_start=1.5)
     with pytest.raises(MaskStrategyError, match="edit_ratio"):
         ConditionFrames(edit_ratio=-0.1)

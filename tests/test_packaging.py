@@ -96,6 +96,7 @@ PACK_CONTENTS = {
     "sora_core",
     "locales",
     "workflows",
+    "configs",
     "requirements.txt",
     "pyproject.toml",
     "README.md",

@@ -54,7 +54,9 @@ def test_sdpa_and_math_attention_agree(case):
     with torch.no_grad():
         sdpa = model.set_attention_backend("sdpa")(**inputs)
         math = model.set_attention_backend("math")(**inputs)
-    assert_close(sdpa, math, atol=2e-6, rtol=0, what=f"{case} sdpa vs math")
+    # Two backends differ by float reassociation, which grows with |out|: the fixtures' own
+    # relative-plus-absolute tolerance, not a flat absolute one.
+    assert_close(sdpa, math, what=f"{case} sdpa vs math")
 
 
 # Conditioning scalars the reference rounds to the model dtype before embedding them (spec §6).

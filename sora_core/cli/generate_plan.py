@@ -139,8 +139,8 @@ def _num_frames(config: dict, release: str) -> int:
     transform = config["scheduler"].get("use_timestep_transform", False)
     if release == "1.2" and transform and 1 < num_frames < SHORTEST_VIDEO_V12:
         raise VideoShapeError(
-            f"num_frames = {num_frames}: Open-Sora 1.2's timestep transform gives clips of "
-            f"2-{SHORTEST_VIDEO_V12 - 1} frames no sampling steps; use 1 (an image) or "
+            f"num_frames = {num_frames}: for clips of 2-{SHORTEST_VIDEO_V12 - 1} frames, Open-Sora "
+            "1.2's timestep transform leaves no sampling steps; use 1 (an image) or "
             f"{SHORTEST_VIDEO_V12} or more, e.g. 17, 34, 51 (2s), 102 (4s)"
         )
     return num_frames

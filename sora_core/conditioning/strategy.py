@@ -32,7 +32,7 @@ class ConditionFrames:
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise MaskStrategyError(
-                    f"condition {self}: {field.name} = {value!r} must be an integer ({field.meaning})"
+                    f"condition {self}: {field.name} = {value!r}; allowed: {field.meaning}"
                 )
         if self.length < 1:
             raise MaskStrategyError(
@@ -59,11 +59,15 @@ class _Field:
 
 
 FIELDS = (
-    _Field("loop_index", "the long-video loop it applies to, 0 = first"),
-    _Field("reference_index", "index into the prompt's reference_path list"),
-    _Field("reference_start", "first reference latent frame, negative counts from its end"),
-    _Field("target_start", "first generated latent frame, negative counts from the end"),
-    _Field("length", "number of latent frames, at least 1"),
+    _Field("loop_index", "an integer >= 0, the long-video loop it applies to (0 = the first)"),
+    _Field("reference_index", "an integer >= 0, which entry of the prompt's reference_path"),
+    _Field(
+        "reference_start", "an integer, the first reference latent frame (< 0 counts from its end)"
+    ),
+    _Field(
+        "target_start", "an integer, the first generated latent frame (< 0 counts from the end)"
+    ),
+    _Field("length", "an integer >= 1, the number of latent frames"),
     _Field("edit_ratio", "a number in [0, 1]: 0 keeps the reference, 1 ignores it"),
 )
 # What callers may pass wherever a strategy is expected.
