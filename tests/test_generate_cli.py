@@ -167,6 +167,12 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
         (["--loop", "2", "--num-frames", "17"], "must exceed the 17 pixel frames"),
         (["--prompt", 'a fox{"mask": 1}'], "unknown JSON key"),
         (["--lora", "missing.safetensors:0.5"], "no file 'missing.safetensors'"),
+        (["--loop", "1000000000"], "loop = 1000000000 must be from 1 to 1000"),
+        (["--num-sample", "1000000000"], "num_sample 1 to 1000"),
+        (["--num-frames", "100000"], "1 to 1024 frames per clip"),
+        (["--prompt", "|0|a|999999999|b"], "loop index 999999999 is out of range"),
+        (["--prompt", "|0|a|\u00b2|b"], "is not a loop index"),
+        (["--prompt", "a." * 8000], "at most 2000 are cleaned"),
     ],
 )
 def test_bad_requests_fail_before_loading_any_model(tmp_path, capsys, flags, message):

@@ -14,6 +14,9 @@ from ..errors import MaskStrategyError
 
 GROUP_SEPARATOR = ";"
 NUMBER_SEPARATOR = ","
+# Far beyond any real video (a latent of 2**20 frames); bigger values are typos or attacks,
+# and would only fail later inside index arithmetic.
+MAX_POSITION = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,11 @@ class ConditionFrames:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise MaskStrategyError(
                     f"condition {self}: {field.name} = {value!r}; allowed: {field.meaning}"
+                )
+            if abs(value) > MAX_POSITION:
+                raise MaskStrategyError(
+                    f"{field.name} = {value} is out of range: at most {MAX_POSITION} "
+                    f"in size ({field.meaning})"
                 )
         if self.length < 1:
             raise MaskStrategyError(
@@ -74,14 +82,21 @@ FIELDS = (
 MaskStrategy = str | Sequence[ConditionFrames] | None
 
 
+def _where(text: str, strategy: str, position: int) -> str:
+    """The error prefix naming the group; long strategies are shortened (messages stay small)."""
+    whole = strategy or text
+    shown = repr(whole) if len(whole) <= 80 else f"{whole[:60]!r}... ({len(whole)} characters)"
+    group = repr(text) if len(text) <= 80 else f"{text[:60]!r}..."
+    return f"mask strategy {shown}, group {position} {group}"
+
+
 def parse_group(text: str, strategy: str = "", position: int = 0) -> ConditionFrames:
     """One `a,b,c,d,e,f` group -> `ConditionFrames` (missing trailing numbers = defaults)."""
-    where = f"mask strategy {strategy or text!r}, group {position} {text!r}"
-    numbers = text.split(NUMBER_SEPARATOR)
+    numbers = text.split(NUMBER_SEPARATOR, len(FIELDS))
     if len(numbers) > len(FIELDS):
         raise MaskStrategyError(
-            f"{where}: has {len(numbers)} numbers; a group takes 1 to {len(FIELDS)}: "
-            + ", ".join(field.name for field in FIELDS)
+            f"{_where(text, strategy, position)}: has more than {len(FIELDS)} numbers; "
+            f"a group takes 1 to {len(FIELDS)}: " + ", ".join(field.name for field in FIELDS)
         )
     values: list = []
     for field, number in zip(FIELDS, numbers, strict=False):
@@ -90,14 +105,16 @@ def parse_group(text: str, strategy: str = "", position: int = 0) -> ConditionFr
             values.append(parse(number))
         except ValueError:
             kind = "a number" if parse is float else "an integer"
+            shown = number.strip()
+            shown = repr(shown) if len(shown) <= 40 else f"{shown[:30]!r}... ({len(shown)} chars)"
             raise MaskStrategyError(
-                f"{where}: {field.name} = {number.strip()!r} is not {kind}; "
+                f"{_where(text, strategy, position)}: {field.name} = {shown} is not {kind}; "
                 f"allowed: {field.meaning}"
             ) from None
     try:
         return ConditionFrames(*values)
     except MaskStrategyError as error:
-        raise MaskStrategyError(f"{where}: {error}") from None
+        raise MaskStrategyError(f"{_where(text, strategy, position)}: {error}") from None
 
 
 def parse_mask_strategy(strategy: "str | None") -> "list[ConditionFrames]":
