@@ -7,9 +7,16 @@ from .entry import run_command
 
 def generate_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-generate` (Open-Sora's inference script)."""
-    from .generate import PROGRAM, generate
+    from .generate_config import PROGRAM, resolve_generate_config
 
-    return run_command(PROGRAM, generate, argv)
+    def parse_then_generate(argv: "list[str] | None") -> int:
+        # Flags first, with nothing heavy imported: `--help` and a wrong flag answer at once.
+        config, flags = resolve_generate_config(argv)
+        from .generate import generate  # torch, the models, the pipeline
+
+        return generate(config, flags)
+
+    return run_command(PROGRAM, parse_then_generate, argv)
 
 
 def train_main(argv: "list[str] | None" = None) -> int:

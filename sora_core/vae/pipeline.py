@@ -62,9 +62,9 @@ class OpenSoraVAE(VideoVAE):
         self.register_buffer("scale", latent_statistic(scale, self.out_channels, "scale"))
         self.register_buffer("shift", latent_statistic(shift, self.out_channels, "shift"))
 
-    def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
+    def set_tiling(self, tile_size: "int | None" = None) -> None:
         """Tile both stages (the temporal VAE at latent resolution, the spatial VAE per frame)."""
-        super().set_tiling(tile_size, overlap)
+        super().set_tiling(tile_size)
         self.spatial_vae.tiling = self.tiling
 
     def auto_tiling(self, height: int, width: int, memory_budget: int, batch: int = 1):
