@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from ..datasets import build_dataset, prepare_dataloader
+from ..datasets import build_training_data
 from ..datasets.features import extract_features
 from ..errors import ConfigError
 from .config_files import load_config
@@ -37,16 +37,8 @@ def extract(argv: "list[str] | None" = None) -> int:
         if section not in config:
             raise ConfigError(f"{flags.config}: feature extraction needs a {section!r} section")
     seed = flags.seed if flags.seed is not None else int(config.get("seed", 1024))
-    dataset = build_dataset(config["dataset"], data_path=flags.data_path, seed=seed)
-    loader = prepare_dataloader(
-        dataset,
-        batch_size=config.get("batch_size"),
-        bucket_config=config.get("bucket_config"),
-        shuffle=False,
-        drop_last=False,
-        seed=seed,
-        num_workers=int(config.get("num_workers", 0)),
-    )
+    settings = {**config, "dataset": {**config["dataset"], "data_path": flags.data_path}}
+    loader = build_training_data({**settings, "seed": seed}, shuffle=False, drop_last=False)
     vae = build_vae(config["vae"]).to(flags.device).eval()
     text_encoder = build_text_encoder({**config["text_encoder"], "device": flags.device})
     files = extract_features(loader, vae, text_encoder, flags.save_dir, seed)

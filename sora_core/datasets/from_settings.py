@@ -25,8 +25,15 @@ def _setting(settings: Mapping, key: str):
     return settings.get(key, DATA_DEFAULTS.get(key))
 
 
-def build_training_data(settings: Mapping, rank: int = 0, num_replicas: int = 1) -> TrainingLoader:
-    """Dataset, sampler and loader for this rank (shuffled, last partial batches dropped)."""
+def build_training_data(
+    settings: Mapping,
+    rank: int = 0,
+    num_replicas: int = 1,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> TrainingLoader:
+    """Dataset, sampler and loader for this rank (for training: shuffled, partial batches
+    dropped; feature extraction keeps every batch in table order)."""
     default_text = None
     if _setting(settings, "default_text_ratio"):
         default_text = DefaultText(
@@ -40,8 +47,8 @@ def build_training_data(settings: Mapping, rank: int = 0, num_replicas: int = 1)
         bucket_config=settings.get("bucket_config"),
         num_replicas=num_replicas,
         rank=rank,
-        shuffle=True,
-        drop_last=True,
+        shuffle=shuffle,
+        drop_last=drop_last,
         seed=seed,
         num_workers=int(settings.get("num_workers", 0)),
     )
