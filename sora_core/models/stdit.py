@@ -9,6 +9,7 @@ from .layers import (
     BlockContext,
     DiTBlock,
     attend_spatial,
+    cast_like,
     drop_path,
     from_temporal_tokens,
     sincos_1d,
@@ -103,7 +104,8 @@ class STDiT(STDiTBase):
         self.check_grid(grid, self.grid, x.shape)
         frames, spatial = grid[0], grid[1] * grid[2]
         tokens = self.x_embedder(x)  # [B, N, C]
-        tokens = (tokens.view(batch, frames, spatial, -1) + self.pos_embed).flatten(1, 2)
+        pos = cast_like(self.pos_embed, tokens)
+        tokens = (tokens.view(batch, frames, spatial, -1) + pos).flatten(1, 2)
 
         t = self.t_embedder(timestep, dtype)  # [B, C]
         t_mlp = self.t_block(t)  # [B, 6C]
@@ -118,7 +120,7 @@ class STDiT(STDiTBase):
 
         def blocks(tokens):
             for index, block in enumerate(self.blocks):
-                temporal_pos = self.pos_embed_temporal if index == 0 else None
+                temporal_pos = cast_like(self.pos_embed_temporal, tokens) if index == 0 else None
                 tokens = self.run_block(block, tokens, t_mlp, t0_mlp, ctx, temporal_pos)
             return tokens
 
