@@ -63,6 +63,9 @@ class STDiT(STDiTBase):
     """Open-Sora 1.0's transformer (`STDiT-XL/2`) for one fixed latent `input_size`."""
 
     step_cacheable = True  # its block loop goes through `cached_blocks`
+    # Every weight reaches the activations through `cast_like` / `CastOnUse` layers, so
+    # ComfyUI may leave any of them in CPU memory (partial loading).
+    weights_cast_on_use = True
 
     opensora_version = "1.0"
     DEFAULTS = STDIT_DEFAULTS

@@ -71,6 +71,9 @@ class STDiT2(STDiTBase):
     """Open-Sora 1.1's transformer (`STDiT2-XL/2`); the 1.1 release needs `qk_norm_legacy`."""
 
     step_cacheable = True  # its block loop goes through `cached_blocks`
+    # Every weight reaches the activations through `cast_like` / `CastOnUse` layers, so
+    # ComfyUI may leave any of them in CPU memory (partial loading).
+    weights_cast_on_use = True
 
     opensora_version = "1.1"
     DEFAULTS = STDIT2_DEFAULTS
