@@ -175,6 +175,13 @@ class TransformerBase(nn.Module):
         dtype = self.compute_dtype
         return x.to(dtype), timestep.to(dtype)
 
+    def set_input_size(self, input_size) -> None:
+        """Models with fixed sin-cos tables (STDiT 1.0, DiT, Latte, PixArt): rebuild them for
+        another latent `(T, H, W)`, as the reference builds its model for each run's latent."""
+        self.config["input_size"] = tuple(input_size)
+        self.grid = tuple(size // patch for size, patch in zip(input_size, self.patch_size))
+        self.reset_position_tables()
+
     def check_grid(self, grid: tuple, expected: tuple, latent_shape) -> None:
         """Models with fixed position tables take only the latent size they were built for."""
         if grid != expected:

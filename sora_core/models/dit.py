@@ -90,6 +90,7 @@ class DiT(TransformerBase):
     opensora_version = "1.2"  # samplers as in the v1.2.0 tree these models come from
     DEFAULTS = DIT_DEFAULTS
     SIGMA_KEY = "learn_sigma"
+    takes_frame_mask = False  # no conditioning frames (x_mask)
 
     def __init__(self, **config):
         super().__init__(**config)
@@ -99,11 +100,7 @@ class DiT(TransformerBase):
         hidden = c["hidden_size"]
         self.num_classes = num_classes(c["condition"])
         self.grid = tuple(size // patch for size, patch in zip(c["input_size"], self.patch_size))
-        if self.grid[1] != self.grid[2]:
-            raise ConfigError(
-                f"input_size: {c['input_size']} — DiT and Latte take square latents only "
-                "(their sin-cos table is built for input_size[1] in both directions)"
-            )
+        self._check_square()
         self.register_buffer("pos_embed_spatial", sincos_2d(hidden, self.grid[1:]))
         self.register_buffer("pos_embed_temporal", sincos_1d(hidden, self.grid[0]))
         if self.num_classes is None:
@@ -119,8 +116,16 @@ class DiT(TransformerBase):
         )
         self.final_layer = FinalLayer(hidden, math.prod(self.patch_size), self.out_channels)
 
+    def _check_square(self) -> None:
+        if self.grid[1] != self.grid[2]:
+            raise ConfigError(
+                f"input_size: {self.config['input_size']} — DiT and Latte take square latents "
+                "only (their sin-cos table is built for input_size[1] in both directions)"
+            )
+
     def reset_position_tables(self) -> None:
         """Recompute the sin-cos buffers (checkpoint loaders drop the stored ones)."""
+        self._check_square()
         device, dtype = self.x_embedder.proj.weight.device, self.compute_dtype
         self.pos_embed_spatial = sincos_2d(self.hidden_size, self.grid[1:]).to(device, dtype)
         self.pos_embed_temporal = sincos_1d(self.hidden_size, self.grid[0]).to(device, dtype)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ..acceleration.step_cache import StepCache
+from ..errors import MaskStrategyError
 from ..geometry import prepare_multi_resolution_info
 from ..samplers import NoiseSource, Sampler, StepCallback, TextConditioning, as_noise_source
 
@@ -34,6 +35,19 @@ def size_conditioning(
     return prepare_multi_resolution_info(
         multi_resolution, batch_size, image_size, num_frames, fps, device, torch.float32
     )
+
+
+def model_frame_mask(model, frame_mask: "torch.Tensor | None") -> "torch.Tensor | None":
+    """The frame mask `model` is called with: DiT, Latte and PixArt take none (the reference's
+    samplers only run them without one), so they cannot keep conditioning frames."""
+    if getattr(model, "takes_frame_mask", True) or frame_mask is None:
+        return frame_mask
+    if not bool(frame_mask.bool().all()):
+        raise MaskStrategyError(
+            f"{type(model).__name__} generates every frame: it cannot keep conditioning frames "
+            "(reference images or videos, mask strategies); use an STDiT model for those"
+        )
+    return None
 
 
 def draw_latent(
@@ -72,6 +86,7 @@ def sample_latent(
     """
     if frame_mask is None and always_mask:
         frame_mask = torch.ones(latent.shape[0], latent.shape[2], device=latent.device)
+    frame_mask = model_frame_mask(model, frame_mask)
     text = TextConditioning.from_mapping(text)
     step_cache = step_cache or StepCache()
     with step_cache.session(model, sampler.model_calls):
