@@ -3,33 +3,23 @@
 
 import pytest
 import torch
+from acceleration_helpers import LATENT_THW, one_thread, tiny_transformer
 
 from sora_core.acceleration.compile import compile_blocks, graph_breaks, transformer_blocks
-from sora_core.checkpoints import build_model
 from sora_core.errors import ConfigError
 
-CAPTION = {"caption_channels": 16, "model_max_length": 8}
-SMALL = {"depth": 1, "hidden_size": 48, "num_heads": 2, **CAPTION}
-LATENT = (2, 4, 5, 8, 8)
-MODELS = {
-    "STDiT3": {"type": "STDiT3", **SMALL},
-    "STDiT2": {"type": "STDiT2", **SMALL},
-    "STDiT": {"type": "STDiT", "input_size": LATENT[2:], **SMALL},
-}
+MODELS = ("STDiT", "STDiT2", "STDiT3")
+LATENT = (2, 4, *LATENT_THW)
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    yield from one_thread()
     torch._dynamo.reset()
 
 
 def tiny(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model(MODELS[name]).eval()
+    return tiny_transformer(name, depth=1)
 
 
 def inputs(x_mask: bool) -> dict:
@@ -74,7 +64,7 @@ def test_every_block_traces_without_graph_breaks(name, x_mask):
         assert [graph_breaks(block, *args) for block, args in calls] == [0] * len(calls)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", MODELS)
 def test_compiled_blocks_give_the_eager_output_and_keep_the_keys(name):
     model = tiny(name)
     keys = list(model.state_dict())
