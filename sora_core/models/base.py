@@ -230,15 +230,13 @@ class STDiTBase(TransformerBase):
         x, timestep = self.prepare_latent(x, timestep)
         batch = x.shape[0]
         caption_shape = (self.config["model_max_length"], self.config["caption_channels"])
-        if y.ndim == 3 and not projected_captions:
-            y = y[:, None]
-        if projected_captions:
-            pass
-        elif y.ndim != 4 or y.shape[0] != batch or y.shape[-1] != caption_shape[1]:
-            raise VideoShapeError(
-                f"{name}: y has shape {tuple(y.shape)}; expected [{batch}, 1, L, {caption_shape[1]}]"
-                f" (L = {caption_shape[0]} for this model)"
-            )
+        if not projected_captions:
+            y = y[:, None] if y.ndim == 3 else y
+            if y.ndim != 4 or y.shape[0] != batch or y.shape[-1] != caption_shape[1]:
+                raise VideoShapeError(
+                    f"{name}: y has shape {tuple(y.shape)}; expected [{batch}, 1, L, {caption_shape[1]}]"
+                    f" (L = {caption_shape[0]} for this model)"
+                )
         return x, timestep, y.to(x.dtype)
 
     def size_arg(self, value, name: str, batch: int, device) -> torch.Tensor:

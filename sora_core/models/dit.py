@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, PromptError, VideoShapeError
-from .base import TransformerBase
+from .base import SHARED_DEFAULTS, TransformerBase
 from .layers import (
     Attention,
     CaptionEmbedder,
@@ -31,23 +31,14 @@ from .layers import (
 )
 
 DIT_DEFAULTS = {
+    **{k: v for k, v in SHARED_DEFAULTS.items() if k not in ("pred_sigma", "drop_path")},
     "input_size": (16, 32, 32),
-    "in_channels": 4,
-    "patch_size": (1, 2, 2),
-    "hidden_size": 1152,
-    "depth": 28,
-    "num_heads": 16,
-    "mlp_ratio": 4.0,
-    "class_dropout_prob": 0.1,
     "learn_sigma": True,
     "condition": "text",
     "no_temporal_pos_emb": False,
     "caption_channels": 512,
     "model_max_length": 77,
     "dtype": torch.float32,
-    "enable_flash_attn": False,
-    "enable_layernorm_kernel": False,
-    "enable_sequence_parallelism": False,
 }
 
 
