@@ -80,9 +80,8 @@ def load_together(*models: ManagedModel) -> torch.device:
         if model.patcher is None:
             _wear_loras(model)
     if patchers:
-        # Our layers are not comfy.ops layers, so partial (lowvram) loading could leave
-        # weights behind on the CPU; the memory manager frees room for a full load instead.
-        _comfy("comfy.model_management").load_models_gpu(patchers, force_full_load=True)
+        # Partial (--lowvram) loading is decided per model: see `manage`.
+        _comfy("comfy.model_management").load_models_gpu(patchers)
     return models[0].load_device
 
 
@@ -144,10 +143,23 @@ class _Holder(torch.nn.Module):
         self.device = device
 
 
+def _full_load_patcher(patcher_class: type) -> type:
+    """A `ModelPatcher` that always loads its model whole (no partial load)."""
+
+    class FullLoadPatcher(patcher_class):
+        def load(self, device_to=None, lowvram_model_memory=0, force_patch_weights=False, **_):
+            return super().load(device_to, lowvram_model_memory, force_patch_weights, True)
+
+    return FullLoadPatcher
+
+
 def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]") -> ManagedModel:
     """Wrap `module` for ComfyUI's model management between (compute, rest) `devices`.
 
-    Outside ComfyUI it stays where it is.
+    A module whose every weight is cast on use (`weights_cast_on_use`: our transformers'
+    layers meet `comfy.ops`' contract) may be loaded partially under `--lowvram`/`--novram`
+    or when memory is short, the rest cast to the device layer by layer; any other module
+    (the VAE, T5) is always loaded whole. Outside ComfyUI it stays where it is.
     """
     patcher_module = _comfy("comfy.model_patcher")
     if patcher_module is None:
@@ -155,7 +167,10 @@ def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]"
     load_device, offload_device = devices
     interruptible(module)
     module.to(offload_device)
-    patcher = patcher_module.ModelPatcher(
+    patcher_class = patcher_module.ModelPatcher
+    if not getattr(module, "weights_cast_on_use", False):
+        patcher_class = _full_load_patcher(patcher_class)
+    patcher = patcher_class(
         _Holder(module, offload_device), load_device=load_device, offload_device=offload_device
     )
     return ManagedModel(module, patcher, load_device)

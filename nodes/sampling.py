@@ -95,10 +95,21 @@ def step_reporter(vae, loops: int, steps: int) -> "Callable[[int, SamplerStep], 
 
 
 def generate(
-    model, vae, conditioning, sampler_name, steps, cfg, seed, settings, mask_strategy, decode
+    model,
+    vae,
+    conditioning,
+    sampler_name,
+    steps,
+    cfg,
+    seed,
+    settings,
+    mask_strategy,
+    decode,
+    step_cache=0.0,
 ):
     """Both nodes' route into `sora_core.pipeline.generate_batch`: ComfyUI's device and
     seed, the mask strategy node's references and groups, progress and previews."""
+    from sora_core.acceleration import StepCache
     from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
 
     check_release(model, conditioning)
@@ -108,7 +119,9 @@ def generate(
     strategy = mask_strategy or MaskStrategyValue()
     loops = settings.long_video.loop
     return generate_batch(
-        GenerationModels(model.model, vae.vae, None, sampler, placement),
+        GenerationModels(
+            model.model, vae.vae, None, sampler, placement, StepCache(step_cache or None)
+        ),
         conditioning,
         settings,
         GeneratorNoise(seed),
@@ -152,6 +165,7 @@ def sample_clip(
     duration,
     fps,
     mask_strategy=None,
+    step_cache=0.0,
 ) -> tuple:
     """One clip: references encoded, conditions written in, sampled -> LATENT."""
     settings = _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps)
@@ -164,7 +178,17 @@ def sample_clip(
             "has only loop 0 (use Open-Sora Long Video for more loops)"
         )
     result = generate(
-        model, vae, conditioning, sampler_name, steps, cfg, seed, settings, mask_strategy, False
+        model,
+        vae,
+        conditioning,
+        sampler_name,
+        steps,
+        cfg,
+        seed,
+        settings,
+        mask_strategy,
+        False,
+        step_cache,
     )
     samples = result.latent.to(intermediate_device())
     return ({"samples": samples, "num_frames": settings.num_frames, "fps": float(fps)},)
@@ -189,6 +213,7 @@ def generate_long(
     condition_frame_length,
     condition_frame_edit,
     mask_strategy=None,
+    step_cache=0.0,
 ) -> tuple:
     """All loops: each clip continues from the previous one's tail; stitched frames out."""
     settings = _settings(
@@ -205,7 +230,17 @@ def generate_long(
         condition_frame_edit=condition_frame_edit,
     )
     result = generate(
-        model, vae, conditioning, sampler_name, steps, cfg, seed, settings, mask_strategy, True
+        model,
+        vae,
+        conditioning,
+        sampler_name,
+        steps,
+        cfg,
+        seed,
+        settings,
+        mask_strategy,
+        True,
+        step_cache,
     )
     images = video_to_frames(result.video).to(intermediate_device())
     return images, VideoFrames(images, float(fps))
@@ -314,6 +349,20 @@ def _clip_inputs() -> "tuple[Input, ...]":
     )
 
 
+def _step_cache_input() -> Input:
+    return Input(
+        "step_cache",
+        FLOAT,
+        "Step caching (TeaCache): skip transformer calls whose input barely changed, reusing "
+        "the last result. 0 = off; 0.2 = about 2x fewer calls; larger skips more.",
+        default=0.0,
+        min=0.0,
+        max=2.0,
+        step=0.05,
+        optional=True,
+    )
+
+
 def _strategy_input() -> Input:
     return Input(
         "mask_strategy",
@@ -356,7 +405,7 @@ SAMPLER = NodeSpec(
     description="Generates one clip's latent with the chosen sampler: text-to-video, or "
     "conditioned on references through a mask strategy (image-to-video, connect, keyframes, "
     "extend, edit). Decode it with Open-Sora VAE Decode.",
-    inputs=(*_clip_inputs(), _strategy_input()),
+    inputs=(*_clip_inputs(), _strategy_input(), _step_cache_input()),
     outputs=(
         Output(
             LATENT,
@@ -405,6 +454,7 @@ LONG_VIDEO = NodeSpec(
             step=0.05,
         ),
         _strategy_input(),
+        _step_cache_input(),
     ),
     outputs=(
         Output(IMAGE, "frames", "The stitched video frames [T, H, W, 3] in 0..1."),

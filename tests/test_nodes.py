@@ -390,6 +390,24 @@ def test_overlapping_groups_are_errors_not_silently_clipped(models, conditioning
         sample(models, conditioning, strategy=strategy)
 
 
+def test_the_step_cache_input_skips_transformer_calls(models, conditioning):
+    model, vae, _ = models
+    runs = []
+    hook = model.model.spatial_blocks[0].register_forward_pre_hook(lambda *_: runs.append(1))
+    counts = []
+    try:
+        for threshold in (0.0, 2.0):
+            runs.clear()
+            sampling.sample_clip(
+                model, vae, conditioning, "rflow", 5, 7.0, 42, "240p", "9:16", SIZE, SIZE,
+                FRAMES, 0.0, 24.0, step_cache=threshold,
+            )  # fmt: skip
+            counts.append(len(runs))
+    finally:
+        hook.remove()
+    assert counts[0] == 5 and 2 <= counts[1] < 5
+
+
 def test_long_video_with_unstitchable_lengths_fails_before_sampling(models, conditioning):
     model, vae, _ = models
     with pytest.raises(pack_errors().SoraError, match="condition_frame_length|multiple of 5"):

@@ -5,37 +5,26 @@ with their name."""
 import numpy as np
 import pytest
 import torch
+from acceleration_helpers import LATENT_THW, one_thread, tiny_transformer
 
 from sora_core.acceleration import RECOMMENDED_THRESHOLD, StepCache, calibrate
-from sora_core.checkpoints import build_model
 from sora_core.cli import generate_main
 from sora_core.errors import ConfigError
 from sora_core.pipeline import sample_latent, size_conditioning
 from sora_core.samplers import build_scheduler
 
 STEPS = 12
-CAPTION = {"caption_channels": 16, "model_max_length": 8}
-SMALL = {"depth": 2, "hidden_size": 48, "num_heads": 2, **CAPTION}
-LATENT = (1, 4, 5, 8, 8)
-MODELS = {
-    "STDiT3": {"type": "STDiT3", **SMALL},
-    "STDiT2": {"type": "STDiT2", **SMALL},
-    "STDiT": {"type": "STDiT", "input_size": LATENT[2:], **SMALL},
-}
+LATENT = (1, 4, *LATENT_THW)
+MODELS = ("STDiT", "STDiT2", "STDiT3")
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    # Toy tensors: thread hand-offs on a busy machine cost 50x the work.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    yield from one_thread()
 
 
 def tiny_model(name: str = "STDiT3") -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_model(MODELS[name]).eval()
+    return tiny_transformer(name)
 
 
 def text_for(model) -> dict:
@@ -94,7 +83,7 @@ def test_threshold_zero_is_bitwise_identical_and_skips_nothing():
     assert (cache.computed, cache.reused) == (STEPS, 0)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", MODELS)
 def test_a_threshold_skips_calls_and_the_blocks_run_only_for_computed_ones(name):
     model = tiny_model(name)
     reference = sample(model)

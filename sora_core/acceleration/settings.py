@@ -9,13 +9,15 @@ from .step_cache import RECOMMENDED_THRESHOLD, StepCache
 
 @dataclass(frozen=True)
 class Acceleration:
-    """`step_cache`: threshold or None (off)."""
+    """`step_cache`: threshold or None (off); `compile`: compile each transformer block."""
 
     step_cache: "float | None" = None
+    compile: bool = False
 
     @classmethod
     def from_config(cls, config: dict) -> "Acceleration":
-        """From inference-config keys `step_cache` (True = the recommended threshold)."""
+        """From inference-config keys `step_cache` (True = the recommended threshold) and
+        `compile`."""
         threshold = config.get("step_cache")
         if threshold is True:
             threshold = RECOMMENDED_THRESHOLD
@@ -26,7 +28,12 @@ class Acceleration:
                 f"step_cache: {threshold!r}; expected a threshold such as "
                 f"{RECOMMENDED_THRESHOLD}, True (recommended) or None (off)"
             )
-        return cls(step_cache=None if threshold is None else float(threshold))
+        compile_blocks = config.get("compile") or False
+        if not isinstance(compile_blocks, bool):
+            raise ConfigError(f"compile: {compile_blocks!r}; expected True or False")
+        return cls(
+            step_cache=None if threshold is None else float(threshold), compile=compile_blocks
+        )
 
     def make_step_cache(self) -> StepCache:
         """A fresh step cache (counting only when off)."""
@@ -34,6 +41,11 @@ class Acceleration:
 
 
 def apply_acceleration(models, acceleration: Acceleration):
-    """Give `models` (a `pipeline.GenerationModels`) the run's step cache; returns `models`."""
+    """Apply `acceleration` to `models` (a `pipeline.GenerationModels`): the step cache, then
+    block compilation of the transformer. Returns `models`."""
+    from .compile import compile_blocks
+
     models.step_cache = acceleration.make_step_cache()
+    if acceleration.compile:
+        compile_blocks(models.transformer)
     return models

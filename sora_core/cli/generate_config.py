@@ -95,6 +95,7 @@ INFERENCE_KEYS = frozenset(
         "verbose",
         "step_cache",
         "lora",  # ours: adapters as "PATH[:STRENGTH]" strings (--lora)
+        "compile",
     }
 )
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
@@ -170,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH[:STRENGTH]",
         help="LoRA adapter (lora.safetensors) applied to the transformer at STRENGTH "
         "(default 1.0); repeat to stack several",
+    )
+    add(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="compile each transformer block with torch.compile (slow first step)",
     )
     add(
         "--demo",

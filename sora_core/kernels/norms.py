@@ -20,4 +20,4 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.
     """LlamaRMSNorm: `weight * (x * rsqrt(mean(x²) + eps))`, normalised in fp32."""
     x32 = x.float()
     normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)
-    return weight.to(x.dtype) * normed.to(x.dtype)
+    return weight.to(device=x.device, dtype=x.dtype) * normed.to(x.dtype)

@@ -17,7 +17,6 @@ from .layers import (
     T2IFinalLayer,
     TimestepEmbedder,
     modulate,
-    modulation,
     pack_captions,
     unpatchify,
 )
@@ -153,7 +152,7 @@ class TransformerBase(nn.Module):
         The cache's probe is the first block's modulated input `[B, N, C]`, as TeaCache's."""
         if self.step_cache is None:
             return blocks(tokens)
-        shift, scale = modulation(first_block.scale_shift_table, t_mlp, 6)[:2]
+        shift, scale = first_block.modulations(t_mlp, None)[0][:2]
         probe = modulate(first_block.norm1(tokens), shift, scale)
         return self.step_cache.run(tokens, probe, blocks, x_mask)
 

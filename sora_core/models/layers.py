@@ -18,20 +18,52 @@ from ..kernels import attention, check_backend, layer_norm, packed_cross_attenti
 
 
 # --- weight-storage aware primitives --------------------------------------------------------
-class Linear(nn.Linear):
-    """`nn.Linear` that computes in the input's dtype, so weights may be stored in fp8."""
+def cast_like(tensor: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """`tensor` on `x`'s device in `x`'s dtype (a no-op when it is already there).
+
+    Weights may rest elsewhere than the activations: stored in fp8, left in CPU memory by
+    ComfyUI's partial (low-VRAM) loading, or streamed by block swap."""
+    return tensor.to(device=x.device, dtype=x.dtype)
+
+
+class CastOnUse:
+    """ComfyUI's cast-on-use layer contract (`comfy.ops.CastWeightBiasOp`).
+
+    `ModelPatcher` treats a module with `comfy_cast_weights` as one it may leave in CPU
+    memory under `--lowvram`/`--novram` (setting the flag) and give `weight_function` /
+    `bias_function` patches (LoRA on unloaded weights). The layer always brings its weight
+    and bias to the input's device and dtype, then applies the patches.
+    """
+
+    comfy_cast_weights = False
+    weight_function: list = []
+    bias_function: list = []
+
+    def cast_weights(self, x: torch.Tensor) -> "tuple[torch.Tensor, torch.Tensor | None]":
+        """Weight and bias on `x`'s device in `x`'s dtype, patched."""
+        weight = cast_like(self.weight, x)
+        for patch in self.weight_function:
+            weight = patch(weight)
+        bias = None
+        if self.bias is not None:
+            bias = cast_like(self.bias, x)
+            for patch in self.bias_function:
+                bias = patch(bias)
+        return weight, bias
+
+
+class Linear(CastOnUse, nn.Linear):
+    """`nn.Linear` computing in the input's dtype and device (weights in fp8 or elsewhere)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, self.weight.to(x.dtype), bias)
+        return F.linear(x, *self.cast_weights(x))
 
 
-class Conv3d(nn.Conv3d):
-    """`nn.Conv3d` that computes in the input's dtype, so weights may be stored in fp8."""
+class Conv3d(CastOnUse, nn.Conv3d):
+    """`nn.Conv3d` computing in the input's dtype and device (weights in fp8 or elsewhere)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        return self._conv_forward(x, self.weight.to(x.dtype), bias)
+        return self._conv_forward(x, *self.cast_weights(x))
 
 
 class LayerNorm(nn.Module):
@@ -156,7 +188,7 @@ class RotaryEmbedding(nn.Module):
     def rotate(self, x: torch.Tensor) -> torch.Tensor:
         """Rotate `[..., T, d]` by position along T (positions start at 0)."""
         positions = torch.arange(x.shape[-2], device=x.device, dtype=x.dtype)
-        freqs = self.freqs
+        freqs = self.freqs.to(x.device)
         angles = positions.to(freqs.dtype)[:, None] * freqs[None]  # [T, d/2]
         angles = angles.repeat_interleave(2, dim=-1)  # [a0, a0, a1, a1, ...]
         pairs = x.unflatten(-1, (-1, 2))
@@ -324,7 +356,7 @@ class CaptionEmbedder(nn.Module):
     def forward(self, caption: torch.Tensor, train: bool) -> torch.Tensor:
         if train and self.uncond_prob > 0:
             drop = torch.rand(caption.shape[0], device=caption.device) < self.uncond_prob
-            null = self.y_embedding.to(caption.dtype)
+            null = cast_like(self.y_embedding, caption)
             caption = torch.where(drop[:, None, None, None], null, caption)
         return self.y_proj(caption)
 
@@ -421,10 +453,11 @@ class T2IFinalLayer(nn.Module):
 
     def forward(self, x, t, x_mask=None, t0=None, frames: "int | None" = None):
         # x [B, N, C]; t, t0 [B, C] (raw embeddings, no t_block)
-        shift, scale = (self.scale_shift_table[None] + t[:, None]).chunk(2, dim=1)
+        table = cast_like(self.scale_shift_table, t)
+        shift, scale = (table[None] + t[:, None]).chunk(2, dim=1)
         x = modulate(self.norm_final(x), shift, scale)
         if x_mask is not None:
-            shift0, scale0 = (self.scale_shift_table[None] + t0[:, None]).chunk(2, dim=1)
+            shift0, scale0 = (table[None] + t0[:, None]).chunk(2, dim=1)
             # The reference normalises the already-modulated x here; kept for parity.
             x = select_frames(x_mask, x, modulate(self.norm_final(x), shift0, scale0), frames)
         return self.linear(x)  # [B, N, pt*ph*pw*Cout]
@@ -536,8 +569,9 @@ class DiTBlock(nn.Module):
 
     def modulations(self, t_mlp: torch.Tensor, t0_mlp: "torch.Tensor | None") -> tuple:
         """Six `[B, 1, C]` chunks for the real timestep and, with x_mask, for timestep 0."""
-        real = modulation(self.scale_shift_table, t_mlp, 6)
-        zero = None if t0_mlp is None else modulation(self.scale_shift_table, t0_mlp, 6)
+        table = cast_like(self.scale_shift_table, t_mlp)
+        real = modulation(table, t_mlp, 6)
+        zero = None if t0_mlp is None else modulation(table, t0_mlp, 6)
         return real, zero
 
     def residual(self, x, branch, norm, mod, mod_zero, ctx: BlockContext) -> torch.Tensor:

@@ -9,6 +9,7 @@ from .layers import (
     BlockContext,
     DiTBlock,
     attend_spatial,
+    cast_like,
     drop_path,
     from_temporal_tokens,
     sincos_1d,
@@ -62,6 +63,9 @@ class STDiT(STDiTBase):
     """Open-Sora 1.0's transformer (`STDiT-XL/2`) for one fixed latent `input_size`."""
 
     step_cacheable = True  # its block loop goes through `cached_blocks`
+    # Every weight reaches the activations through `cast_like` / `CastOnUse` layers, so
+    # ComfyUI may leave any of them in CPU memory (partial loading).
+    weights_cast_on_use = True
 
     opensora_version = "1.0"
     DEFAULTS = STDIT_DEFAULTS
@@ -103,7 +107,8 @@ class STDiT(STDiTBase):
         self.check_grid(grid, self.grid, x.shape)
         frames, spatial = grid[0], grid[1] * grid[2]
         tokens = self.x_embedder(x)  # [B, N, C]
-        tokens = (tokens.view(batch, frames, spatial, -1) + self.pos_embed).flatten(1, 2)
+        pos = cast_like(self.pos_embed, tokens)
+        tokens = (tokens.view(batch, frames, spatial, -1) + pos).flatten(1, 2)
 
         t = self.t_embedder(timestep, dtype)  # [B, C]
         t_mlp = self.t_block(t)  # [B, 6C]
@@ -118,7 +123,7 @@ class STDiT(STDiTBase):
 
         def blocks(tokens):
             for index, block in enumerate(self.blocks):
-                temporal_pos = self.pos_embed_temporal if index == 0 else None
+                temporal_pos = cast_like(self.pos_embed_temporal, tokens) if index == 0 else None
                 tokens = self.run_block(block, tokens, t_mlp, t0_mlp, ctx, temporal_pos)
             return tokens
 

@@ -16,6 +16,7 @@ from .layers import (
     SizeEmbedder,
     attend_spatial,
     attend_temporal,
+    cast_like,
     modulation,
     token_grid,
 )
@@ -47,10 +48,11 @@ class STDiT2Block(DiTBlock):
     def forward(self, x, t_mlp, t_tmp_mlp, t0_mlp, t0_tmp_mlp, ctx: BlockContext):
         # x [B, N, C]; t_mlp [B, 6C]; t_tmp_mlp [B, 3C] (and their timestep-0 versions)
         mods, mods_zero = self.modulations(t_mlp, t0_mlp)
-        temporal = modulation(self.scale_shift_table_temporal, t_tmp_mlp, 3)
+        table = cast_like(self.scale_shift_table_temporal, t_tmp_mlp)
+        temporal = modulation(table, t_tmp_mlp, 3)
         temporal_zero = None
         if t0_tmp_mlp is not None:
-            temporal_zero = modulation(self.scale_shift_table_temporal, t0_tmp_mlp, 3)
+            temporal_zero = modulation(table, t0_tmp_mlp, 3)
 
         def spatial_attention(h):
             return attend_spatial(self.attn, h, ctx.frames)
@@ -69,6 +71,9 @@ class STDiT2(STDiTBase):
     """Open-Sora 1.1's transformer (`STDiT2-XL/2`); the 1.1 release needs `qk_norm_legacy`."""
 
     step_cacheable = True  # its block loop goes through `cached_blocks`
+    # Every weight reaches the activations through `cast_like` / `CastOnUse` layers, so
+    # ComfyUI may leave any of them in CPU memory (partial loading).
+    weights_cast_on_use = True
 
     opensora_version = "1.1"
     DEFAULTS = STDIT2_DEFAULTS

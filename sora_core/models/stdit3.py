@@ -50,6 +50,9 @@ class STDiT3(STDiTBase):
     """Open-Sora 1.2's transformer (`STDiT3-XL/2`: hidden 1152, depth 28, 16 heads)."""
 
     step_cacheable = True  # its block loop goes through `cached_blocks`
+    # Every weight reaches the activations through `cast_like` / `CastOnUse` layers, so
+    # ComfyUI may leave any of them in CPU memory (partial loading).
+    weights_cast_on_use = True
 
     opensora_version = "1.2"
     DEFAULTS = STDIT3_DEFAULTS

@@ -1,0 +1,145 @@
+"""ComfyUI low-VRAM loading: our transformer layers meet `comfy.ops`' cast-on-use contract,
+so ModelPatcher's partial load (its 0.3.64 rules, played here with float64 "CPU memory")
+gives the resident model's output bit for bit; the VAE and T5 stay whole-model loads."""
+
+import sys
+import types
+from unittest import mock
+
+import pytest
+import torch
+
+from nodes import runtime
+from sora_core.checkpoints import build_model
+from sora_core.models import STDiT3
+from sora_core.models.layers import CastOnUse, Linear
+
+CONFIG = {"type": "STDiT3", "depth": 2, "hidden_size": 48, "num_heads": 2,
+          "caption_channels": 16, "model_max_length": 8}  # fmt: skip
+
+
+def tiny() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(CONFIG).eval()
+
+
+def inputs() -> dict:
+    g = torch.Generator().manual_seed(1)
+    return {
+        "x": torch.randn(2, 4, 3, 8, 8, generator=g),
+        "timestep": torch.tensor([500.0, 500.0]),
+        "y": torch.randn(2, 1, 8, 16, generator=g),
+        "mask": torch.tensor([[1] * 8, [1] * 6 + [0] * 2]),
+        "x_mask": torch.tensor([[False, True, True]] * 2),
+        "height": torch.tensor([64.0]),
+        "width": torch.tensor([64.0]),
+        "fps": torch.tensor([24.0]),
+    }
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def partial_load(model: torch.nn.Module, budget: int) -> "tuple[int, int]":
+    """ComfyUI 0.3.64 `ModelPatcher.load` with `lowvram_model_memory=budget`.
+
+    The CPU is played by float64 storage and the device by float32: modules ComfyUI would
+    move become float32, the rest stay float64 (lowvram layers get `comfy_cast_weights`;
+    non-leaf parameters and buffers are never moved). Returns (loaded, left) module counts.
+    """
+    model.double()
+    # RoPE computes its angles in its table's own dtype on purpose (fp32 under bf16
+    # weights); only its device follows the activations, so it keeps float32 here.
+    model.rope.freqs.data = model.rope.freqs.data.float()
+    loading = []
+    for _, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if len(list(module.parameters())) > len(own):
+            continue  # "skip random weights in non leaf modules"
+        if hasattr(module, "comfy_cast_weights") or own:
+            loading.append((module_bytes(module), id(module), module))
+    loading.sort(key=lambda entry: entry[:2], reverse=True)
+    used, loaded, left = 0, 0, 0
+    for size, _, module in loading:
+        if hasattr(module, "comfy_cast_weights") and used + size >= budget:
+            module.comfy_cast_weights, left = True, left + 1
+        elif used + size < budget:
+            used, loaded = used + size, loaded + 1
+            module.float()
+        else:
+            left += 1
+    return loaded, left
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.7])
+def test_a_partially_loaded_transformer_equals_the_resident_one(fraction):
+    resident = tiny()
+    with torch.no_grad():
+        expected = resident(**inputs())
+    model = tiny()
+    loaded, left = partial_load(model, int(module_bytes(model) * 2 * fraction))  # fp64 sizes
+    assert left > 0 and (loaded > 0) == (fraction > 0)
+    # On a real device the activations' dtype follows the stored weights; here the storage
+    # dtype plays the device, so the computation dtype is pinned to float32.
+    with mock.patch.object(STDiT3, "compute_dtype", property(lambda self: torch.float32)):
+        with torch.no_grad():
+            got = model(**inputs())
+    assert torch.equal(got, expected)
+
+
+def test_cast_on_use_layers_apply_comfy_weight_patches():
+    layer = Linear(3, 2)
+    x = torch.randn(4, 3)
+    layer.comfy_cast_weights = True
+    layer.weight_function = [lambda weight: weight * 0]
+    layer.bias_function = [lambda bias: bias + 1]
+    torch.testing.assert_close(layer(x), (layer.bias + 1).expand(4, 2))
+
+
+def test_every_transformer_layer_with_weights_is_cast_on_use_or_cast_by_its_owner():
+    model = tiny()
+    for name, module in model.named_modules():
+        own = dict(module.named_parameters(recurse=False))
+        if own and not isinstance(module, CastOnUse):
+            # The rest are read through `cast_like` (tables, q/k norm weights, RoPE).
+            assert set(own) <= {"scale_shift_table", "weight", "freqs"}, name
+
+
+class _Patcher:
+    """Stand-in for `comfy.model_patcher.ModelPatcher`: records how it was asked to load."""
+
+    def __init__(self, model, load_device, offload_device):
+        self.model, self.calls = model, []
+
+    def load(self, device_to=None, lowvram_model_memory=0, force_patch_weights=False,
+             full_load=False):  # fmt: skip
+        self.calls.append((lowvram_model_memory, full_load))
+
+
+@pytest.fixture
+def comfy(monkeypatch):
+    management = types.SimpleNamespace(requests=[])
+
+    def load_models_gpu(patchers, **options):
+        management.requests.append(options)
+        for patcher in patchers:
+            patcher.load(torch.device("cpu"), 1024)  # a budget smaller than any model
+
+    management.load_models_gpu = load_models_gpu
+    monkeypatch.setitem(sys.modules, "comfy", types.ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", management)
+    monkeypatch.setitem(
+        sys.modules, "comfy.model_patcher", types.SimpleNamespace(ModelPatcher=_Patcher)
+    )
+    return management
+
+
+def test_the_transformer_may_load_partially_while_a_vae_loads_whole(comfy):
+    cpu = (torch.device("cpu"), torch.device("cpu"))
+    transformer = runtime.manage(tiny(), cpu)
+    vae = runtime.manage(torch.nn.Conv2d(3, 3, 1), cpu)
+    runtime.load_together(transformer, vae)
+    assert comfy.requests == [{}]  # no force_full_load for the pair
+    assert transformer.patcher.calls == [(1024, False)]
+    assert vae.patcher.calls == [(1024, True)]
