@@ -29,9 +29,7 @@ def test_a_name_that_looks_like_a_path_is_reported_as_a_missing_file(tmp_path, m
     assert "--ckpt-path" not in message
 
 
-def test_a_repo_id_missing_from_the_cache_names_the_current_download_command(
-    tmp_path, monkeypatch
-):
+def test_a_repo_id_missing_from_the_cache_names_the_current_download_command(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     assert not looks_like_path("hpcai-tech/OpenSora-STDiT-v3")
     with pytest.raises(CheckpointError) as raised:

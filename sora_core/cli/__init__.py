@@ -1,5 +1,6 @@
-"""The command-line tools: console scripts `opensora-generate` and `opensora-train`, and
-the reading of Open-Sora's config files and flags they share."""
+"""The command-line tools: console scripts `opensora-generate`, `opensora-train`,
+`opensora-extract-features` and `opensora-search-bs`, and the reading of Open-Sora's
+config files and flags they share."""
 
 from .entry import run_command
 
@@ -23,3 +24,17 @@ def train_main(argv: "list[str] | None" = None) -> int:
     from .train import PROGRAM, train
 
     return run_command(PROGRAM, train, argv)
+
+
+def search_bs_main(argv: "list[str] | None" = None) -> int:
+    """Entry point of `opensora-search-bs` (Open-Sora's `scripts/misc/search_bs.py`)."""
+    from .search_bs import PROGRAM, search_bs
+
+    return run_command(PROGRAM, search_bs, argv)
+
+
+def extract_features_main(argv: "list[str] | None" = None) -> int:
+    """Entry point of `opensora-extract-features` (Open-Sora's `extract_feat.py`)."""
+    from .extract_features import PROGRAM, extract
+
+    return run_command(PROGRAM, extract, argv)

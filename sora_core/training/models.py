@@ -108,11 +108,20 @@ def build_transformer(
 def build_training_models(
     settings: dict, ranks: Ranks, dataset_size: "tuple | None"
 ) -> TrainingModels:
-    """Text encoder, VAE, transformer (on the rank's device) and the scheduler."""
+    """Text encoder, VAE, transformer (on the rank's device) and the scheduler.
+
+    On a feature cache (`BatchFeatureDataset`) neither encoder is built; the transformer's
+    widths come from the cache unless the settings give them."""
     from ..models import model_class
 
-    text_encoder = build_text_encoder_for_training(settings, ranks.device)
-    vae = build_vae_for_training(settings, ranks.device)
+    if settings["dataset"].get("type") == "BatchFeatureDataset":
+        from ..datasets.features import BatchFeatureDataset
+
+        settings = {**BatchFeatureDataset(settings["dataset"]["data_path"]).dims, **settings}
+        text_encoder = vae = None
+    else:
+        text_encoder = build_text_encoder_for_training(settings, ranks.device)
+        vae = build_vae_for_training(settings, ranks.device)
     model = build_transformer(settings, vae, text_encoder, dataset_size)
     lora = None
     if settings.get("lora") is not None:

@@ -10,7 +10,9 @@ model = dict(
     time_scale=1.0,
     from_pretrained="./pretrained_models/OpenSora-v1-HQ-16x512x512.pth",
 )
-vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema", micro_batch_size=4)
+vae = dict(
+    type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema", micro_batch_size=4
+)
 text_encoder = dict(type="t5", from_pretrained="DeepFloyd/t5-v1_1-xxl", model_max_length=120)
 scheduler = dict(type="iddpm", num_sampling_steps=100, cfg_scale=7.0, cfg_channel=3)
 dtype = "bf16"
