@@ -16,7 +16,7 @@ from ..errors import CheckpointError, ConfigError
 from ..vae.base import VideoVAE
 from ..vae.build import instantiate
 from ..vae.config import HF_BOOKKEEPING_KEYS, VAESpec, parse_vae_config
-from ..vae.pipeline import latent_statistic
+from ..vae.opensora_vae import latent_statistic
 from .files import read_folder_config, read_state_dict
 
 SPATIAL_PREFIX = "spatial_vae.module."

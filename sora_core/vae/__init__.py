@@ -10,7 +10,7 @@ from .base import VideoVAE
 from .build import instantiate
 from .config import parse_vae_config
 from .latent_format import LatentFormat, fit_latent_format
-from .pipeline import OpenSoraVAE
+from .opensora_vae import OpenSoraVAE
 from .posterior import DiagonalGaussian, NoiseFn, cpu_noise, device_noise, generator_noise
 from .spatial import VideoAutoencoderKL
 from .temporal import TemporalVAE

@@ -2,7 +2,7 @@
 
 from .base import VideoVAE
 from .config import SpatialSpec, VAESpec
-from .pipeline import OpenSoraVAE
+from .opensora_vae import OpenSoraVAE
 from .spatial import KNOWN_AUTOENCODERS, VideoAutoencoderKL
 from .temporal import TemporalVAE
 

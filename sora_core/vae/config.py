@@ -9,7 +9,7 @@ place of a hub download), `tile_size` and `tile_overlap`.
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .pipeline import V12_SCALE, V12_SHIFT
+from .opensora_vae import V12_SCALE, V12_SHIFT
 from .spatial import KNOWN_AUTOENCODERS, SCALING_FACTOR
 from .temporal import TEMPORAL_CLASS_DEFAULTS, TEMPORAL_SD_CONFIG
 
