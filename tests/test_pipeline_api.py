@@ -19,7 +19,7 @@ from sora_core.pipeline import (
 )
 from sora_core.pipeline import codec as codec_module
 from sora_core.pipeline import generate as generate_module
-from sora_core.pipeline.demo import DEMO_CONFIG, demo_models
+from sora_core.demo.embedded import load_embedded_models
 from sora_core.samplers import GeneratorNoise, build_scheduler
 
 STEPS = {"type": "rflow", "use_timestep_transform": True, "num_sampling_steps": 2}
@@ -120,8 +120,7 @@ def test_generation_keeps_one_model_at_a_time_on_the_device(monkeypatch):
 
     monkeypatch.setattr(generate_module, "working", recording)
     monkeypatch.setattr(codec_module, "working", recording)
-    config = {**DEMO_CONFIG, "scheduler": {**DEMO_CONFIG["scheduler"], "num_sampling_steps": 1}}
-    models = demo_models(config, Placement.create("cpu", "fp32"))
+    models = load_embedded_models(Placement.create("cpu", "fp32"), num_sampling_steps=1)
     settings = generate_module.default_clip_settings(
         "1.2", image_size=(32, 32), num_frames=17, long_video=None
     )

@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--demo",
         action="store_true",
-        help="run with tiny randomly initialised models (no weights needed)",
+        help="run the embedded demo model (the default when no config file or --ckpt-path is given)",
     )
     return parser
 

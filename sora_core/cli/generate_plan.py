@@ -247,11 +247,8 @@ def _check_model_sections(config: dict) -> str:
     return cls.opensora_version
 
 
-def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
-    """Check a merged inference config and lay out the run; no model is loaded.
-
-    `demo`: the models are built at random (no checkpoint paths to resolve).
-    """
+def plan_generation(config: dict) -> GenerationPlan:
+    """Check a merged inference config and lay out the run; no model is loaded."""
     release = _check_model_sections(config)
     vae_type = config["vae"]["type"]
     image_size = _image_size(config)
@@ -307,9 +304,7 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
 
     loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
-    models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
-    if not demo:
-        models = resolved_configs(config)
+    models = resolved_configs(config)
     models["scheduler"] = dict(config["scheduler"])
     return GenerationPlan(
         release=release,

@@ -1,0 +1,86 @@
+"""The embedded demo model: where its files are and the inference config that uses them.
+
+The pack ships `sora_core/demo/model/`: `opensora_demo_stdit3.safetensors` (STDiT3, trained
+by `opensora-train` on the procedural shapes), `opensora_demo_vae/` (per-frame VAE,
+`python -m sora_core.demo.train_vae`), `opensora_demo_t5/` (T5, caption tokenizer) and
+`provenance.json` (the training config, data seed, steps, loss curve, commit and the
+SHA-256 of every shipped file). The inference config is built from the training config
+recorded there, so the architecture is written down once.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+PROVENANCE = MODEL_DIR / "provenance.json"
+# Distinct names: ComfyUI lists them beside the user's own models.
+TRANSFORMER_FILE = "opensora_demo_stdit3.safetensors"
+VAE_DIR = "opensora_demo_vae"
+TEXT_ENCODER_DIR = "opensora_demo_t5"
+DEMO_PROMPT = "a red circle moving right on a black background"
+NUM_SAMPLING_STEPS = 25
+CFG_SCALE = 4.0
+
+
+def shipped_files() -> "list[Path]":
+    """Every weights/tokenizer file of the embedded model (what the provenance hashes)."""
+    folders = [MODEL_DIR / VAE_DIR, MODEL_DIR / TEXT_ENCODER_DIR]
+    return [MODEL_DIR / TRANSFORMER_FILE, *(path for f in folders for path in sorted(f.iterdir()))]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_provenance() -> dict:
+    """The provenance record; a clear error when the pack was installed without it."""
+    try:
+        return json.loads(PROVENANCE.read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"the embedded demo model's {PROVENANCE} is missing or damaged ({error}); "
+            "reinstall the pack, or pass a config file / --ckpt-path for other weights"
+        ) from error
+
+
+def embedded_config() -> dict:
+    """An `opensora-generate` config for the embedded model, at its trained size and length."""
+    trained = read_provenance()["config"]
+    model = {key: value for key, value in trained["model"].items() if key != "from_pretrained"}
+    return {
+        "image_size": tuple(trained["image_size"]),
+        "num_frames": trained["num_frames"],
+        "fps": trained["fps"],
+        "frame_interval": 1,
+        "save_dir": "./samples",
+        "seed": 42,
+        "batch_size": 1,
+        "dtype": "fp32",
+        "device": "cpu",
+        "condition_frame_length": max(1, trained["num_frames"] // 4),
+        "model": {**model, "from_pretrained": str(MODEL_DIR / TRANSFORMER_FILE)},
+        "vae": {**trained["vae"], "from_pretrained": str(MODEL_DIR / VAE_DIR)},
+        "text_encoder": {
+            **trained["text_encoder"],
+            "from_pretrained": str(MODEL_DIR / TEXT_ENCODER_DIR),
+        },
+        "scheduler": {
+            "type": "rflow",
+            "use_timestep_transform": True,
+            "num_sampling_steps": NUM_SAMPLING_STEPS,
+            "cfg_scale": CFG_SCALE,
+        },
+    }
+
+
+def load_embedded_models(placement, num_sampling_steps: "int | None" = None):
+    """The embedded model loaded for `generate_batch` (the CLI's route, without a plan)."""
+    from ..pipeline.loading import load_generation_models
+
+    config = embedded_config()
+    if num_sampling_steps is not None:
+        config["scheduler"]["num_sampling_steps"] = num_sampling_steps
+    return load_generation_models(config, placement)
