@@ -8,7 +8,7 @@ step callbacks -> ComfyUI's progress bar, previews and interruption.
 from collections.abc import Callable
 
 from sora_core.aspect_tables import ASPECT_RATIO_MAP, ASPECT_RATIOS
-from sora_core.conditioning import LongVideoSettings, apply_mask_strategy
+from sora_core.conditioning import LongVideoSettings
 from sora_core.errors import ConfigError, MaskStrategyError
 from sora_core.geometry import get_image_size
 from sora_core.samplers import SCHEDULER_TYPES, GeneratorNoise, SamplerStep, build_scheduler
@@ -30,7 +30,7 @@ from .spec import (
     NodeSpec,
     Output,
 )
-from .values import MaskStrategyValue, PromptConditioning, VideoFrames
+from .values import MaskStrategyValue, VideoFrames
 from .video_frames import video_to_frames
 
 SAMPLERS = tuple(SCHEDULER_TYPES)
@@ -60,7 +60,7 @@ def build_sampler(sampler_name: str, steps: int, cfg: float, version: str):
     return build_scheduler(config, opensora_version=version)
 
 
-def check_release(model, conditioning: PromptConditioning) -> None:
+def check_release(model, conditioning) -> None:
     """The prompt must be prepared the way the transformer's release expects."""
     if conditioning.release != model.version:
         raise ConfigError(
@@ -85,18 +85,46 @@ def step_reporter(vae, loops: int, steps: int) -> "Callable[[int, SamplerStep], 
     return report
 
 
-def _pipeline_parts(model, vae, conditioning, seed, image_size, mask_strategy):
-    """What both nodes start with: device placement, noise, encoded references and groups."""
-    from sora_core.pipeline import PlacedCodec, Placement, encode_reference_sources
+def generate(
+    model, vae, conditioning, sampler_name, steps, cfg, seed, settings, mask_strategy, decode
+):
+    """Both nodes' route into `sora_core.pipeline.generate_batch`: ComfyUI's device and
+    seed, the mask strategy node's references and groups, progress and previews."""
+    from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
 
     check_release(model, conditioning)
+    sampler = build_sampler(sampler_name, steps, cfg, model.version)
     device = load_together(model.managed, vae.managed)
     placement = Placement(device, vae.vae.dtype, offload_device=device)
-    noise = GeneratorNoise(seed)
-    codec = PlacedCodec(vae.vae, placement, noise)
     strategy = mask_strategy or MaskStrategyValue()
-    references = encode_reference_sources(codec, [list(strategy.references)], image_size)
-    return placement, noise, codec, references, list(strategy.conditions)
+    loops = settings.long_video.loop
+    return generate_batch(
+        GenerationModels(model.model, vae.vae, None, sampler, placement),
+        conditioning,
+        settings,
+        GeneratorNoise(seed),
+        references=load_reference_media([list(strategy.references)], settings),
+        mask_strategies=[list(strategy.conditions)],
+        callback=step_reporter(vae.vae, loops, steps),
+        decode=decode,
+    )
+
+
+def _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps, **loop):
+    from sora_core.pipeline import default_clip_settings
+
+    frames = frame_count(num_frames, duration, fps)
+    long_video = LongVideoSettings(
+        version="1.2" if model.version == "1.2" else "1.1", strict=True, **loop
+    )
+    long_video.total_frames(frames)  # a length that cannot stitch fails before any work
+    return default_clip_settings(
+        model.version,
+        image_size=clip_size(resolution, aspect_ratio, width, height),
+        num_frames=frames,
+        fps=fps,
+        long_video=long_video,
+    )
 
 
 def sample_clip(
@@ -116,56 +144,21 @@ def sample_clip(
     fps,
     mask_strategy=None,
 ) -> tuple:
-    """One clip: encode references, draw noise, write the conditions in, sample -> LATENT."""
-    from sora_core.pipeline import (
-        MULTI_RESOLUTION,
-        draw_latent,
-        encode_prompts,
-        sample_latent,
-        size_conditioning,
-    )
-
-    image_size = clip_size(resolution, aspect_ratio, width, height)
-    frames = frame_count(num_frames, duration, fps)
-    sampler = build_sampler(sampler_name, steps, cfg, model.version)
-    placement, noise, codec, references, conditions = _pipeline_parts(
-        model, vae, conditioning, seed, image_size, mask_strategy
-    )
-    later = [group for group in conditions if group.loop_index > 0]
+    """One clip: references encoded, conditions written in, sampled -> LATENT."""
+    settings = _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps)
+    later = [
+        group for group in (mask_strategy or MaskStrategyValue()).conditions if group.loop_index > 0
+    ]
     if later:
         raise MaskStrategyError(
             f"loop_index: group {later[0]} is for loop {later[0].loop_index}; a single clip "
             "has only loop 0 (use Open-Sora Long Video for more loops)"
         )
-    device = placement.device
-    text = encode_prompts(
-        conditioning,
-        model.model,
-        [conditioning.prompt],
-        release=conditioning.release,
-        aesthetic_score=conditioning.aesthetic_score,
-        motion_score=conditioning.motion_score,
-        camera_motion=conditioning.camera_motion,
-        device=device,
-    ).for_loop(0)
-    latent_size = codec.get_latent_size([frames, *image_size])
-    z = draw_latent(noise, 1, codec.out_channels, latent_size, device)
-    frame_mask = apply_mask_strategy(z, references, [conditions], 0, strict=True)
-    report = step_reporter(vae.vae, 1, steps)
-    latent = sample_latent(
-        model.model,
-        sampler,
-        text,
-        z,
-        noise=noise,
-        frame_mask=frame_mask,
-        model_kwargs=size_conditioning(
-            1, image_size, frames, fps, MULTI_RESOLUTION[model.version], device
-        ),
-        callback=lambda step: report(0, step),
+    result = generate(
+        model, vae, conditioning, sampler_name, steps, cfg, seed, settings, mask_strategy, False
     )
-    samples = latent.to(intermediate_device())
-    return ({"samples": samples, "num_frames": frames, "fps": float(fps)},)
+    samples = result.latent.to(intermediate_device())
+    return ({"samples": samples, "num_frames": settings.num_frames, "fps": float(fps)},)
 
 
 def generate_long(
@@ -189,37 +182,21 @@ def generate_long(
     mask_strategy=None,
 ) -> tuple:
     """All loops: each clip continues from the previous one's tail; stitched frames out."""
-    from sora_core.pipeline import GenerationModels, default_clip_settings, generate_batch
-
-    image_size = clip_size(resolution, aspect_ratio, width, height)
-    frames = frame_count(num_frames, duration, fps)
-    sampler = build_sampler(sampler_name, steps, cfg, model.version)
-    long_video = LongVideoSettings(
+    settings = _settings(
+        model,
+        resolution,
+        aspect_ratio,
+        width,
+        height,
+        num_frames,
+        duration,
+        fps,
         loop=loops,
         condition_frame_length=condition_frame_length,
         condition_frame_edit=condition_frame_edit,
-        version="1.2" if model.version == "1.2" else "1.1",
-        strict=True,
     )
-    long_video.total_frames(frames)  # a length that cannot stitch fails before any work
-    placement, noise, _, references, conditions = _pipeline_parts(
-        model, vae, conditioning, seed, image_size, mask_strategy
-    )
-    models = GenerationModels(model.model, vae.vae, conditioning, sampler, placement)
-    settings = default_clip_settings(
-        model.version, image_size=image_size, num_frames=frames, fps=fps, long_video=long_video
-    )
-    result = generate_batch(
-        models,
-        [conditioning.prompt],
-        settings,
-        noise,
-        mask_strategies=[conditions],
-        reference_latents=references,
-        aesthetic_score=conditioning.aesthetic_score,
-        motion_score=conditioning.motion_score,
-        camera_motion=conditioning.camera_motion,
-        callback=step_reporter(vae.vae, loops, steps),
+    result = generate(
+        model, vae, conditioning, sampler_name, steps, cfg, seed, settings, mask_strategy, True
     )
     images = video_to_frames(result.video).to(intermediate_device())
     return images, VideoFrames(images, float(fps))

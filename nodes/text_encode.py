@@ -2,11 +2,10 @@
 
 from sora_core.errors import PromptError
 from sora_core.prompts import split_loop_prompt
-from sora_core.text import RELEASES, prepare_prompts
+from sora_core.text import RELEASES, PromptOptions, prepare_prompts
 
 from .runtime import intermediate_device
 from .spec import COMBO, CONDITIONING, FLOAT, STRING, TEXT_ENCODER, Input, NodeSpec, Output
-from .values import PromptConditioning, PromptSegment
 
 CAMERA_MOTIONS = (
     "none",
@@ -42,34 +41,24 @@ def _given(score: float) -> "float | None":
 def encode_prompt(
     t5, prompt: str, release: str, aesthetic_score: float, motion_score: float, camera_motion: str
 ) -> tuple:
-    """Apply the release's prompt path, encode each loop's text once, keep them by loop."""
-    options = {
-        "release": release,
-        "aesthetic_score": _given(aesthetic_score),
-        "motion_score": _given(motion_score),
-        "camera_motion": None if camera_motion == "none" else camera_motion,
-    }
-    typed = loop_prompt(prompt)
-    prepared = prepare_prompts([typed], **options)
+    """Apply the release's prompt path and encode each loop's text once -> PromptEncoding."""
+    from sora_core.pipeline import encode_prompts
+
+    options = PromptOptions(
+        release=release,
+        aesthetic_score=_given(aesthetic_score),
+        motion_score=_given(motion_score),
+        camera_motion=None if camera_motion == "none" else camera_motion,
+    )
+    prepared = prepare_prompts([loop_prompt(prompt)], options)
     if prepared.reference_paths[0] or prepared.mask_strategies[0]:
         raise PromptError(
             "prompt: its JSON gives reference_path/mask_strategy; in ComfyUI connect the "
             "references to an Open-Sora Mask Strategy node instead"
         )
-    texts, first_loops = split_loop_prompt(prepared.texts[0])
     t5.managed.load()
-    encoded = t5.encoder.encode(texts)
-    device = intermediate_device()
-    segments = tuple(
-        PromptSegment(
-            first_loop=first_loop,
-            text=text,
-            y=encoded["y"][index : index + 1].to(device),
-            mask=encoded["mask"][index : index + 1].to(device),
-        )
-        for index, (first_loop, text) in enumerate(zip(first_loops or [0], texts, strict=True))
-    )
-    return PromptConditioning(typed, segments=segments, **options), "\n".join(texts)
+    encoding = encode_prompts(t5.encoder, prepared, device=intermediate_device())
+    return encoding, "\n".join(split_loop_prompt(prepared.texts[0])[0])
 
 
 def check_text_inputs(

@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
+from sora_core.checkpoints import build_model
 from sora_core.cli import generate_main
 from sora_core.cli.generate_plan import parse_lora
+from sora_core.demo.embedded import embedded_config
 from sora_core.errors import ConfigError
 from sora_core.lora import add_lora, save_lora
-from sora_core.models import build_model
-from sora_core.demo.embedded import embedded_config
 
 FLAGS = ["--demo", "--image-size", "32", "48", "--num-frames", "1", "--num-sampling-steps", "2"]
 

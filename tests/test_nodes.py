@@ -199,11 +199,12 @@ def sample(models, conditioning, seed=42, strategy=None, frames=FRAMES, width=SI
 
 def encoded_references(vae, references, seed):
     """The reference latents the sampler writes in: same codec, same first random draws."""
-    from sora_core.pipeline import PlacedCodec, Placement, encode_reference_sources
+    from sora_core.conditioning import encode_references, load_references
+    from sora_core.pipeline import PlacedCodec, Placement
     from sora_core.samplers import GeneratorNoise
 
     codec = PlacedCodec(vae.vae, Placement(torch.device("cpu")), GeneratorNoise(seed))
-    return encode_reference_sources(codec, [list(references)], (SIZE, SIZE))[0]
+    return encode_references(codec, [load_references(list(references), (SIZE, SIZE))])[0]
 
 
 def build(preset, images=None, video=None, previous=None, **widgets):
@@ -224,13 +225,16 @@ def build(preset, images=None, video=None, previous=None, **widgets):
     )
 
 
-def test_loaders_detect_versions_and_text_encode_keeps_one_segment_per_loop(models, conditioning):
+def test_loaders_detect_versions_and_text_encode_keeps_one_encoding_per_loop(models, conditioning):
     model, vae, _ = models
     assert model.version == "1.2"
     assert vae.vae.out_channels == 4
-    assert [segment.first_loop for segment in conditioning.segments] == [0, 1]
-    assert conditioning.segments[1].text.endswith("aesthetic score: 6.5. camera motion: pan left.")
-    assert conditioning.segments[0].y.shape[:2] == (1, 1)
+    assert conditioning.release == "1.2" and len(conditioning.per_loop) == 2
+    assert conditioning.prompts.for_loop(1)[0].endswith(
+        "aesthetic score: 6.5. camera motion: pan left."
+    )
+    assert conditioning.for_loop(0).y.shape[:2] == (1, 1)
+    assert conditioning.for_loop(5) is conditioning.for_loop(1)  # the last line carries on
 
 
 def test_text_to_video_chain_gives_frames_and_a_video(models, conditioning):

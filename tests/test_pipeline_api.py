@@ -7,6 +7,8 @@ import torch
 
 from golden import fixtures_dir
 from sora_core.checkpoints import load_text_encoder, load_transformer
+from sora_core.conditioning import apply_mask_strategy
+from sora_core.demo.embedded import load_embedded_models
 from sora_core.errors import ConfigError
 from sora_core.pipeline import (
     Placement,
@@ -19,8 +21,8 @@ from sora_core.pipeline import (
 )
 from sora_core.pipeline import codec as codec_module
 from sora_core.pipeline import generate as generate_module
-from sora_core.demo.embedded import load_embedded_models
 from sora_core.samplers import GeneratorNoise, build_scheduler
+from sora_core.text import prepare_prompts
 
 STEPS = {"type": "rflow", "use_timestep_transform": True, "num_sampling_steps": 2}
 
@@ -48,32 +50,36 @@ class CountingEncoder:
 
 def test_loop_prompts_are_encoded_once_per_distinct_text(transformer, text_encoder):
     counting = CountingEncoder(text_encoder)
-    encoding = encode_prompts(counting, transformer, ["|0|a fox.|2|a cat."], loops=4)
+    encoding = encode_prompts(counting, prepare_prompts(["|0|a fox.|2|a cat."]), loops=4)
     assert counting.texts == ["a fox.", "a cat."]
     assert encoding.for_loop(0) is encoding.for_loop(1)
     assert not torch.equal(encoding.for_loop(1).y, encoding.for_loop(2).y)
-    assert encoding.for_loop(0).y_null.shape == encoding.for_loop(0).y.shape
+    text = encoding.conditioning(0, transformer)
+    assert text.y_null.shape == text.y.shape
 
 
-def test_prompt_json_extras_reach_the_batch(transformer, text_encoder):
-    prompt = 'a fox.{"reference_path": "fox.png", "mask_strategy": "0"}'
-    encoding = encode_prompts(text_encoder, transformer, [prompt], reference_paths=[""])
-    assert encoding.prompts.reference_paths == ["fox.png"]
-    assert encoding.prompts.mask_strategies == ["0"]
+def test_without_a_loop_count_every_segment_is_encoded_and_the_last_carries_on(text_encoder):
+    counting = CountingEncoder(text_encoder)
+    encoding = encode_prompts(counting, prepare_prompts(["|0|a fox.|2|a cat."]))
+    assert counting.texts == ["a fox.", "a cat."] and len(encoding.per_loop) == 3
+    assert encoding.for_loop(7) is encoding.for_loop(2)
 
 
 def _clip(transformer, text_encoder, seed, reference=None):
-    text = encode_prompts(text_encoder, transformer, ["a fox in the snow"]).for_loop(0)
+    prompts = prepare_prompts(["a fox in the snow"])
+    text = encode_prompts(text_encoder, prompts).conditioning(0, transformer)
     noise = GeneratorNoise(seed)
     latent = draw_latent(noise, 1, 4, [5, 4, 4])
+    frame_mask = None
+    if reference is not None:
+        frame_mask = apply_mask_strategy(latent, [[reference]], ["0"])
     return sample_latent(
         transformer,
         build_scheduler(STEPS),
         text,
         latent,
         noise=noise,
-        references=None if reference is None else [[reference]],
-        mask_strategies=None if reference is None else ["0"],
+        frame_mask=frame_mask,
         model_kwargs=size_conditioning(1, (32, 32), 17, 24),
     )
 
@@ -124,7 +130,8 @@ def test_generation_keeps_one_model_at_a_time_on_the_device(monkeypatch):
     settings = generate_module.default_clip_settings(
         "1.2", image_size=(32, 32), num_frames=17, long_video=None
     )
-    generate_batch(models, ["a fox"], settings, noise=1)
+    encoding = encode_prompts(models.text_encoder, prepare_prompts(["a fox"]))
+    generate_batch(models, encoding, settings, noise=1)
     transformer, vae = type(models.transformer).__name__, type(models.vae).__name__
     assert events == [("in", transformer), ("out", transformer), ("in", vae), ("out", vae)]
 

@@ -10,7 +10,8 @@ from pipeline_helpers import e2e_entries, fixture_clip_settings, fixture_models
 from sampler_standins import ReplayNoise
 
 from golden import assert_close, fixtures_dir, read_json, read_tensors
-from sora_core.pipeline import generate_batch
+from sora_core.pipeline import encode_prompts, generate_batch, load_reference_media
+from sora_core.text import PromptOptions, prepare_prompts
 
 
 @pytest.mark.parity
@@ -26,16 +27,18 @@ def test_generation_replays_the_reference_inference_run(entry):
     noise = ReplayNoise(tensors, case["draws"])
     models = fixture_models(config)
 
-    result = generate_batch(
-        models,
+    settings = fixture_clip_settings(config)
+    prompts = prepare_prompts(
         config["prompt"],
-        fixture_clip_settings(config),
-        noise,
+        PromptOptions(models.release, aesthetic_score=config["aes"], motion_score=config["flow"]),
         reference_paths=references,
         mask_strategies=config["mask_strategy"],
-        aesthetic_score=config["aes"],
-        motion_score=config["flow"],
     )
+    encoding = encode_prompts(
+        models.text_encoder, prompts, settings.long_video.loop, models.placement.device
+    )
+    media = load_reference_media(prompts.reference_paths, settings)
+    result = generate_batch(models, encoding, settings, noise, references=media)
 
     noise.assert_all_used()
     for expected, record in zip(case["loops"], result.loops, strict=True):

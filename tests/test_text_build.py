@@ -9,7 +9,7 @@ from text_helpers import quiet_truncation, tiny_t5_dir
 from golden import assert_close, read_json, read_tensors
 from sora_core.checkpoints import build_text_encoder
 from sora_core.errors import CheckpointError, ConfigError
-from sora_core.text import ClassEncoder, T5TextEncoder, prepare_prompts
+from sora_core.text import ClassEncoder, PromptOptions, T5TextEncoder, prepare_prompts
 
 REPO_ID = "DeepFloyd/t5-v1_1-xxl"
 
@@ -89,13 +89,15 @@ def test_bad_configs_are_named(config, message):
 
 def test_score_captions_belong_to_1_2_only():
     with pytest.raises(ConfigError, match="1.2"):
-        prepare_prompts(["a cat"], release="1.1", aesthetic_score=6.5)
+        PromptOptions(release="1.1", aesthetic_score=6.5)
     with pytest.raises(ConfigError, match="release"):
-        prepare_prompts(["a cat"], release="2.0")
+        PromptOptions(release="2.0")
 
 
 def test_1_1_cleans_each_loop_segment_and_cuts_json():
-    prepared = prepare_prompts(['|0|A Cat.|2|A <b>Dog</b>. {"mask_strategy": "0"}'], release="1.1")
+    prepared = prepare_prompts(
+        ['|0|A Cat.|2|A <b>Dog</b>. {"mask_strategy": "0"}'], PromptOptions(release="1.1")
+    )
     assert prepared.texts == ["|0|a cat.|2|a dog."]
     assert prepared.mask_strategies == ["0"]
     assert prepared.for_loop(1) == ["a cat."] and prepared.for_loop(3) == ["a dog."]
@@ -103,7 +105,7 @@ def test_1_1_cleans_each_loop_segment_and_cuts_json():
 
 def test_cleaning_can_be_switched_off():
     prepared = prepare_prompts(
-        ["  A <b>Cat</b>  "], release="1.2", aesthetic_score=6.5, clean=False
+        ["  A <b>Cat</b>  "], PromptOptions(release="1.2", aesthetic_score=6.5), clean=False
     )
     assert prepared.texts == ["a <b>cat</b>   aesthetic score: 6.5."]
 

@@ -7,6 +7,7 @@ from text_helpers import TEXT_KINDS, fp32_encoder, quiet_truncation
 from golden import assert_close, read_json, read_tensors, text_cases
 from sora_core.text import (
     ClassEncoder,
+    PromptOptions,
     basic_clean,
     clean_caption,
     null_captions,
@@ -57,10 +58,12 @@ def _replay(row: dict, release: str) -> None:
     settings = row.get("settings") or {}
     prepared = prepare_prompts(
         [row["raw_prompt"]],
-        release=release,
-        aesthetic_score=settings.get("aes"),
-        motion_score=settings.get("flow"),
-        camera_motion=settings.get("camera_motion"),
+        PromptOptions(
+            release=release,
+            aesthetic_score=settings.get("aes"),
+            motion_score=settings.get("flow"),
+            camera_motion=settings.get("camera_motion"),
+        ),
     )
     if "after_extract_json" in row:
         extracted = row["after_extract_json"]

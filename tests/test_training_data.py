@@ -10,7 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from sora_core.datasets import build_dataset, prepare_dataloader
+from sora_core.datasets import (
+    MaskGenerator,
+    TaskMaskGenerator,
+    build_condition_noise,
+    build_dataset,
+    build_mask_generator,
+    build_training_data,
+    prepare_dataloader,
+)
+from sora_core.datasets.task_masks import DEFAULT_TEXTS
 from sora_core.errors import ConfigError, DatasetError
 from sora_core.video_io import write_mp4
 
@@ -64,8 +73,8 @@ def _loader(table, **kwargs):
 def test_batches_follow_the_contract_and_skip_bad_rows(table, caplog):
     loader = _loader(table)
     with caplog.at_level(logging.WARNING, logger="sora_core.datasets"):
-        batches = list(loader.epoch_batches(0))
-        summary = loader.end_epoch(0)
+        batches = list(loader.batches(0))
+        skipped_rows = loader.take_skipped()
     # drop_last=False pads each one-sample bucket with its own head, as the reference does.
     loaded = sorted({index for batch in batches for index in batch["index"]})
     assert loaded == [0, 1, 2, 3]
@@ -89,31 +98,30 @@ def test_batches_follow_the_contract_and_skip_bad_rows(table, caplog):
     assert tuple(by_row[3]["video"].shape[2:]) == (1, 192, 192)
     assert by_row[0]["fps"].tolist()[by_row[0]["index"].index(0)] == 8.0
     assert by_row[2]["fps"].tolist()[by_row[2]["index"].index(2)] == 120.0
-    assert "3 sample(s) skipped" in summary
+    assert len(skipped_rows) == 3
     for row in ("row 4", "row 5", "row 6"):
-        assert row in summary
+        assert sum(line.startswith(row) for line in skipped_rows) == 1
         assert sum(row in message for message in caplog.messages if "skipping" in message) == 1
     # The next epoch counts again but does not warn again per row.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sora_core.datasets"):
-        list(loader.epoch_batches(1))
-        assert "3 sample(s) skipped" in loader.end_epoch(1)
+        list(loader.batches(1))
+        assert len(loader.take_skipped()) == 3
     assert not [message for message in caplog.messages if message.startswith("skipping")]
 
 
 def test_same_seed_same_batches_with_workers(table):
-    first = list(_loader(table).epoch_batches(0))
-    again = list(_loader(table, num_workers=1).epoch_batches(0))
+    first = list(_loader(table).batches(0))
+    again = list(_loader(table, num_workers=1).batches(0))
     assert [b["index"] for b in first] == [b["index"] for b in again]
     for a, b in zip(first, again):
         assert torch.equal(a["video"], b["video"])
 
 
 def test_resume_mid_epoch_gives_the_remaining_batches(table):
-    full = list(_loader(table).epoch_batches(0))
-    resumed = _loader(table)
-    resumed.load_state_dict(_loader(table).state_dict(1) | {"epoch": 0})
-    rest = list(resumed.epoch_batches(0))
+    full = list(_loader(table).batches(0))
+    rest = list(_loader(table).batches(0, start_step=1))
+    assert _loader(table).num_batches() == len(full)
     assert [b["index"] for b in rest] == [b["index"] for b in full[1:]]
     assert all(torch.equal(a["video"], b["video"]) for a, b in zip(rest, full[1:]))
 
@@ -124,7 +132,7 @@ def test_fixed_size_dataset_repeats_images(table):
         data_path=str(table),
     )
     loader = prepare_dataloader(dataset, batch_size=3, shuffle=False, drop_last=False)
-    batches = list(loader.epoch_batches(0))
+    batches = list(loader.batches(0))
     by_row = {}
     for batch in batches:
         assert batch["video"].shape[1:] == (3, 4, 64, 64)
@@ -158,4 +166,30 @@ def test_dataset_config_errors_name_the_key(table, tmp_path):
 def test_a_table_with_no_sample_in_any_bucket_is_an_error(table):
     loader = _loader(table, bucket_config={"720p": {16: (1.0, 1)}})
     with pytest.raises(DatasetError, match="720p.*\n.*below 80%"):
-        list(loader.epoch_batches(0))
+        list(loader.batches(0))
+
+
+def test_training_settings_build_the_data_side(table, tmp_path):
+    settings = {
+        "dataset": {"type": "VariableVideoTextDataset", "data_path": str(table)},
+        "bucket_config": {"144p": {1: (1.0, 1), 8: (1.0, 1)}},  # whole batches of one
+        "seed": 5,
+        "num_workers": 0,
+        "default_text_ratio": 1.0,
+        "caption_dropout": 1.0,
+    }
+    loader = build_training_data(settings, rank=1, num_replicas=2)
+    assert loader.sampler.rank == 1 and loader.sampler.num_replicas == 2
+    texts = [text for batch in loader.batches(0) for text in batch["text"]]
+    assert texts and set(texts) <= set(DEFAULT_TEXTS.values())
+    assert build_mask_generator({}) is None
+    assert isinstance(build_mask_generator({"mask_ratios": {"image_head": 0.5}}), MaskGenerator)
+    mask_config = tmp_path / "mask_config.yaml"
+    mask_config.write_text("mask_type_ratio_dict_video:\n  i2v: 1\n")
+    assert isinstance(build_mask_generator({"mask_config": str(mask_config)}), TaskMaskGenerator)
+    with pytest.raises(ConfigError, match="keep one"):
+        build_mask_generator({"mask_config": str(mask_config), "mask_ratios": {"image_head": 0.5}})
+    assert build_condition_noise({}) is None
+    assert build_condition_noise({"add_noise_to_condition": True}) is not None
+    with pytest.raises(ConfigError, match="add_noise_to_condition"):
+        build_condition_noise({"add_noise_to_condition": "yes"})

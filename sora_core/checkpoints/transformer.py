@@ -8,14 +8,15 @@ Formats: Hugging Face folders (`config.json` + `model.safetensors`, sharded or n
 
 import math
 import os
-from fractions import Fraction
 from pathlib import Path
 
 import torch
 
 from ..dtypes import is_fp8, resolve_dtype
 from ..errors import CheckpointError, ConfigError
+from . import dit_pixart
 from .files import read_folder_config, read_state_dict
+from .sincos_tables import coordinate_scale, table_grid
 
 WRAPPER_KEYS = ("ema", "state_dict", "model", "module", "ema_state_dict")
 KEY_PREFIXES = ("module.", "model.", "_orig_mod.")
@@ -91,33 +92,17 @@ def detect_version(state: dict, where: str = "checkpoint") -> str:
 
 
 # --- configuration from shapes --------------------------------------------------------------
-def _angle(sin_value: torch.Tensor, cos_value: torch.Tensor) -> float:
-    return math.atan2(float(sin_value), float(cos_value))
-
-
-def _simple_fraction(value: float) -> float:
-    # Scales in the configs are simple fractions (0.5, 2/3, 1.0); snap to them.
-    return float(Fraction(value).limit_denominator(12))
-
-
 def _stdit_size(state: dict, hidden: int, patch: tuple) -> dict:
     """1.0 `input_size`, `space_scale`, `time_scale` read back from the stored sin-cos tables."""
     spatial, temporal = state.get("pos_embed"), state.get("pos_embed_temporal")
     if spatial is None or temporal is None:
         return dict(STDIT_RELEASE_SIZE)
     spatial, temporal = spatial[0].float(), temporal[0].float()
-    tokens, frames = spatial.shape[0], temporal.shape[0]
-    # Second half encodes the row: the first token with a non-zero row sine starts row 1.
-    row_sine = spatial[:, hidden // 2].abs() > 1e-7
-    cols = int(row_sine.nonzero()[0]) if row_sine.any() else tokens
-    rows = tokens // cols
-    # First half, channel 0 / C/4, token 1 = sin / cos of (1 / space_scale).
-    space_scale = 1.0 if cols < 2 else 1 / _angle(spatial[1, 0], spatial[1, hidden // 4])
-    time_scale = 1.0 if frames < 2 else 1 / _angle(temporal[1, 0], temporal[1, hidden // 2])
+    rows, cols = table_grid(spatial, hidden)
     return {
-        "input_size": (frames * patch[0], rows * patch[1], cols * patch[2]),
-        "space_scale": _simple_fraction(space_scale),
-        "time_scale": _simple_fraction(time_scale),
+        "input_size": (temporal.shape[0] * patch[0], rows * patch[1], cols * patch[2]),
+        "space_scale": 1.0 if cols < 2 else coordinate_scale(spatial, hidden // 4),
+        "time_scale": coordinate_scale(temporal, hidden // 2),
     }
 
 
@@ -215,6 +200,76 @@ def storage_dtypes(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torc
     }
 
 
+# --- model selection ------------------------------------------------------------------------
+# A file of one class may be asked for as another with the same keys: Latte is DiT with
+# another forward, PixArt-Σ without q/k norm or KV compression is PixArt-α's layout.
+COMPATIBLE_CLASSES = {"DiT": {"DiT", "Latte"}, "PixArt": {"PixArt", "PixArt_Sigma"}}
+
+
+def detect_model(state: dict, where: str = "checkpoint") -> str:
+    """The model class a transformer state dict belongs to ("STDiT3", "DiT", "PixArtMS", ...)."""
+    family = _family_error(state, where)
+    if family:
+        raise CheckpointError(family)
+    if "x_embedder.proj.weight" in state:
+        image_model = dit_pixart.detect_family(state)
+        if image_model is not None:
+            return image_model
+    return VERSION_TYPES[detect_version(state, where)]
+
+
+def _requested_class(detected: str, overrides: dict, where: str):
+    """The class to build and the type's preset sizes, refusing a type the file does not fit."""
+    from ..models import MODEL_CLASSES, model_class
+
+    type_name = overrides.pop("type", None)
+    version = overrides.pop("version", None)
+    cls, preset = model_class(type_name) if type_name else (MODEL_CLASSES[detected], {})
+    stdit = detected in VERSION_TYPES.values()
+    stored = MODEL_CLASSES[detected].opensora_version
+    if stdit and version is not None and str(version) != stored:
+        if str(version) not in VERSION_TYPES:
+            raise ConfigError(f"version: {version!r}; expected one of {sorted(VERSION_TYPES)}")
+        cls, type_name = MODEL_CLASSES[VERSION_TYPES[str(version)]], None
+    if cls.__name__ in COMPATIBLE_CLASSES.get(detected, {detected}):
+        return cls, preset
+    if stdit and cls.__name__ in VERSION_TYPES.values():
+        raise CheckpointError(
+            f"{where} holds an Open-Sora {stored} transformer ({detected}), but version "
+            f"{cls.opensora_version} was asked for"
+        )
+    asked = f"type {type_name!r} ({cls.__name__})" if type_name else cls.__name__
+    raise CheckpointError(
+        f"{where} holds a {detected} transformer, but {asked} was asked for; its keys do not "
+        "fit that model"
+    )
+
+
+def _check_variant(detected: dict, preset: dict, type_name: "str | None", where: str) -> None:
+    """The registry name's patch size must be the file's (`DiT-XL/2` vs `DiT-XL/2x2`)."""
+    wanted = preset.get("patch_size")
+    if wanted is not None and tuple(wanted) != tuple(detected["patch_size"]):
+        raise CheckpointError(
+            f"{where} was trained with patch_size {tuple(detected['patch_size'])}, but "
+            f"{type_name!r} has patch_size {tuple(wanted)}; pick the variant with the file's "
+            "patch size"
+        )
+
+
+def _detected_settings(
+    state: dict, detected: str, cls, preset: dict, path: Path, overrides: dict
+) -> dict:
+    """Constructor arguments from the tensors, then the folder's `config.json`."""
+    if cls.__name__ in ("DiT", "Latte"):
+        settings = dit_pixart.dit_config(state, preset)
+    elif detected.startswith("PixArt"):
+        base_size = overrides.get("base_size")
+        settings = dit_pixart.pixart_config(state, detected, preset, base_size)
+    else:
+        settings = detect_config(state, cls.opensora_version)
+    return {**settings, **_folder_config(path, cls)}
+
+
 # --- entry point ----------------------------------------------------------------------------
 def load_transformer(
     path: "str | os.PathLike",
@@ -222,56 +277,54 @@ def load_transformer(
     dtype: "str | torch.dtype | None" = None,
     device: "str | torch.device" = "cpu",
 ) -> torch.nn.Module:
-    """A ready STDiT/STDiT2/STDiT3 in eval mode from a checkpoint file or folder.
+    """A ready transformer in eval mode from a checkpoint file or folder: STDiT/STDiT2/STDiT3,
+    DiT/Latte, PixArt/PixArtMS/PixArt_Sigma, in Open-Sora's layout or their own releases'.
 
     `config` (optional) overrides detected settings with Open-Sora's names, e.g.
     `{"input_size": (16, 64, 64)}` for a 1.0 file or `{"qk_norm_legacy": False}`; a `type`
-    (`"STDiT3-XL/2"`, `"STDiT2"`, ...) or `version` ("1.0"/"1.1"/"1.2") must agree with the
+    (`"STDiT3-XL/2"`, `"Latte-XL/2"`, ...) or `version` ("1.0"/"1.1"/"1.2") must agree with the
     file. `dtype`: fp32/bf16/fp16, or fp8 to store linear weights in float8_e4m3fn and compute
     in bf16. Default: the file's dtype.
     """
-    from ..models import VERSION_CLASSES, model_class
-
     path = Path(path)
     where = f"{str(path)!r}"
     state = unwrap_state_dict(read_state_dict(path, device=str(device)))
-    version = detect_version(state, where)
-    cls = VERSION_CLASSES[version]
+    detected = detect_model(state, where)
+    dit_pixart.normalise_layout(state)
 
     overrides = dict(config or {})
     overrides.pop("from_pretrained", None)
-    wanted = overrides.pop("version", None)
-    if "type" in overrides:
-        wanted = model_class(overrides.pop("type"))[0].opensora_version
-    if wanted is not None and str(wanted) != version:
-        raise CheckpointError(
-            f"{where} holds an Open-Sora {version} transformer ({VERSION_TYPES[version]}), "
-            f"but version {wanted} was asked for"
-        )
+    type_name = overrides.get("type")
+    cls, preset = _requested_class(detected, overrides, where)
     unknown = sorted(set(overrides) - set(cls.DEFAULTS))
     if unknown:
         raise ConfigError(
-            f"{VERSION_TYPES[version]}: unknown config keys {unknown}; accepted keys are "
+            f"{cls.__name__}: unknown config keys {unknown}; accepted keys are "
             f"{sorted(cls.DEFAULTS)}"
         )
-    settings = {**detect_config(state, version), **_folder_config(path, cls), **overrides}
-    if version == "1.1" and "qk_norm_legacy" not in overrides:
+    stored = _detected_settings(state, detected, cls, preset, path, overrides)
+    _check_variant(stored, preset, type_name, where)
+    settings = {**stored, **overrides}
+    if cls.__name__ in ("DiT", "Latte"):
+        dit_pixart.check_condition(stored, {**cls.DEFAULTS, **settings}, where)
+    if detected == "STDiT2" and "qk_norm_legacy" not in overrides:
         # A 1.1 hub config.json predates the field; only an explicit value may switch it off.
-        stored = (read_folder_config(path) or {}) if path.is_dir() else {}
-        settings["qk_norm_legacy"] = stored.get("qk_norm_legacy", True)
+        folder = (read_folder_config(path) or {}) if path.is_dir() else {}
+        settings["qk_norm_legacy"] = folder.get("qk_norm_legacy", True)
 
     with torch.device("meta"):
         model = cls(**settings)
-    _fit_null_caption(state, model.config["model_max_length"])
-    if version == "1.0":  # recomputed for the configured size, as the reference's loaders do
-        state.pop("pos_embed", None)
-        state.pop("pos_embed_temporal", None)
+    if "y_embedder.y_embedding" in state and cls.__name__ not in ("DiT", "Latte"):
+        _fit_null_caption(state, model.config["model_max_length"])
+    fixed_tables = hasattr(model, "reset_position_tables")
+    if fixed_tables:  # recomputed for the configured size, as the reference's loaders do
+        dit_pixart.drop_position_tables(state)
     if "rope.freqs" not in state and hasattr(model, "rope"):
         state["rope.freqs"] = type(model.rope)(model.hidden_size // model.num_heads).freqs.data
     expected = {
         key: value
         for key, value in model.state_dict().items()
-        if key not in ("pos_embed", "pos_embed_temporal")
+        if key not in dit_pixart.POSITION_KEYS
     }
     _check_keys(state, expected, where)
 
@@ -286,7 +339,7 @@ def load_transformer(
         for key, value in state.items()
     }
     model.load_state_dict(state, strict=False, assign=True)
-    if version == "1.0":
+    if fixed_tables:
         model.reset_position_tables()
     if is_fp8(target):
         model.requires_grad_(False)  # fp8 storage is for inference

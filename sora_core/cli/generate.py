@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from ..demo.embedded import DEMO_PROMPT, embedded_config
 from ..geometry import latent_size
 from ..lora import apply_lora_files
-from ..pipeline import generate_batch, peak_memory, reset_peak_memory
+from ..pipeline import encode_prompts, generate_batch, peak_memory, reset_peak_memory
 from ..pipeline.loading import load_generation_models
 from ..samplers import GeneratorNoise
 from ..video_io import save_sample
@@ -58,6 +58,7 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
     written: list[Path] = []
     try:
         for batch in plan.batches:
+            encoding = None  # once per batch, when a sample needs it
             for k, stems in enumerate(batch.save_stems):
                 if plan.prompt_as_path and _existing(stems):
                     bar.update(loops * steps)
@@ -67,16 +68,16 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
                     bar.set_description(f"{name} loop {loop_index + 1}/{loops}", refresh=False)
                     bar.update(1)
 
+                if encoding is None:
+                    encoding = encode_prompts(
+                        models.text_encoder, batch.prompts, loops, plan.placement.device
+                    )
                 result = generate_batch(
                     models,
-                    batch.prompts,
+                    encoding,
                     plan.clip,
                     noise,
-                    reference_paths=batch.reference_paths,
-                    mask_strategies=batch.mask_strategies,
-                    aesthetic_score=plan.aesthetic_score,
-                    motion_score=plan.motion_score,
-                    camera_motion=plan.camera_motion,
+                    references=batch.references,
                     callback=report,
                 )
                 for video, stem in zip(result.video, stems, strict=True):

@@ -2,8 +2,8 @@
 
 `plan_generation(config)` turns a merged inference config (see `generate_config`) into a
 `GenerationPlan`: the video size and frame count the models can take, the prompt batches
-with their references and mask strategies (files opened, strategies placed against the
-real latent lengths), the sample names, and the model configs with local checkpoint
+prepared once, with their references and mask strategies (files loaded once for the run,
+strategies placed against the real latent lengths), the sample names, and the model configs with local checkpoint
 paths. Everything that can be wrong with a request is reported here, naming the setting
 and what would work, before minutes are spent loading weights.
 """
@@ -11,6 +11,8 @@ and what would work, before minutes are spent loading weights.
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
 from ..conditioning.apply import plan_conditions
@@ -23,7 +25,7 @@ from ..pipeline.loading import resolved_configs
 from ..pipeline.placement import Placement
 from ..prompts import extract_prompt_json
 from ..samplers import build_scheduler
-from ..text import prepare_prompts
+from ..text import PreparedPrompts, PromptOptions, prepare_prompts
 
 SPATIAL_MULTIPLE = 8  # the VAEs' downsampling: smaller sides cannot be generated
 # Open-Sora 1.2's timestep transform counts `num_frames // 17 * 5` latent frames: 2 to 16
@@ -33,11 +35,10 @@ SHORTEST_VIDEO_V12 = 17
 
 @dataclass(frozen=True)
 class SampleBatch:
-    """Prompts generated together, with their references, strategies and output names."""
+    """Prompts generated together, prepared once, with their references and output names."""
 
-    prompts: "list[str]"
-    reference_paths: "list[str]"
-    mask_strategies: "list[str]"
+    prompts: PreparedPrompts  # texts, reference paths and mask strategies, release options
+    references: "list[list[torch.Tensor]]"  # [prompt][reference] -> pixels (3, T, H, W)
     save_stems: "list[list[str]]"  # [sample k][prompt] -> path without extension
 
 
@@ -53,9 +54,6 @@ class GenerationPlan:
     save_fps: float
     placement: Placement
     models: dict  # model / vae / text_encoder / scheduler configs, local paths
-    aesthetic_score: "float | None"
-    motion_score: "float | None"
-    camera_motion: "str | None"
     prompt_as_path: bool
     verbose: int
     loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
@@ -156,14 +154,15 @@ def _long_video(config: dict, release: str) -> LongVideoSettings:
     )
 
 
-def _check_conditioning(
+def _load_conditioning(
     reference_path: str,
     strategy: str,
     prompt_index: int,
     clip: ClipSettings,
     vae_type: str,
-) -> None:
-    """Open every reference and place every group against the real latent lengths."""
+) -> "list[torch.Tensor]":
+    """Load every reference (once, for the run) and place every group against the real
+    latent lengths."""
     try:
         references = load_references(reference_path, clip.decoded_size, clip.transform_name)
         parse_mask_strategy(strategy)
@@ -173,6 +172,7 @@ def _check_conditioning(
             # Loop i > 0 also sees the i clips generated before it as references.
             available = lengths + [frames] * loop_index
             plan_conditions(strategy, frames, available, loop_index, clip.long_video.align)
+        return references
     except (MaskStrategyError, ReferenceMediaError) as error:
         raise type(error)(f"prompt {prompt_index}: {error}") from None
 
@@ -268,11 +268,12 @@ def plan_generation(config: dict) -> GenerationPlan:
     prompts = _prompts(config)
     references = _per_prompt(config, "reference_path", len(prompts))
     strategies = _per_prompt(config, "mask_strategy", len(prompts))
-    scores = {
-        "aesthetic_score": config.get("aes"),
-        "motion_score": config.get("flow"),
-        "camera_motion": config.get("camera_motion"),
-    }
+    options = PromptOptions(
+        release=release,
+        aesthetic_score=config.get("aes"),
+        motion_score=config.get("flow"),
+        camera_motion=config.get("camera_motion"),
+    )
     batch_size = int(config.get("batch_size") or 1)
     num_sample = int(config.get("num_sample") or 1)
     if batch_size < 1 or num_sample < 1:
@@ -283,22 +284,20 @@ def plan_generation(config: dict) -> GenerationPlan:
         batch = slice(start, start + batch_size)
         prepared = prepare_prompts(
             prompts[batch],
-            release=release,
+            options,
             reference_paths=references[batch],
             mask_strategies=strategies[batch],
-            **scores,
         )
-        for offset, (path, strategy) in enumerate(
-            zip(prepared.reference_paths, prepared.mask_strategies, strict=True)
-        ):
-            _check_conditioning(path, strategy, start + offset, clip, vae_type)
+        media = [
+            _load_conditioning(path, strategy, start + offset, clip, vae_type)
+            for offset, (path, strategy) in enumerate(
+                zip(prepared.reference_paths, prepared.mask_strategies, strict=True)
+            )
+        ]
         names = [extract_prompt_json(prompt)[0] for prompt in prompts[batch]]
         batches.append(
             SampleBatch(
-                prompts[batch],
-                references[batch],
-                strategies[batch],
-                _save_stems(config, names, first_index + start, num_sample),
+                prepared, media, _save_stems(config, names, first_index + start, num_sample)
             )
         )
 
@@ -318,5 +317,4 @@ def plan_generation(config: dict) -> GenerationPlan:
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
         loras=loras,
-        **scores,
     )

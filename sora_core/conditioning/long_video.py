@@ -96,9 +96,10 @@ class LoopRecord:
 
 @dataclass
 class LongVideoResult:
-    """The stitched video (B, 3, T, H, W) and what each loop did."""
+    """The stitched video (B, 3, T, H, W) or None, the last loop's latent and each loop's record."""
 
-    video: torch.Tensor
+    video: "torch.Tensor | None"
+    latent: torch.Tensor
     loops: "list[LoopRecord]"
 
 
@@ -138,12 +139,15 @@ def generate_long_video(
     mask_strategies: "Sequence[MaskStrategy]",
     num_frames: int,
     settings: LongVideoSettings,
+    decode: bool = True,
 ) -> LongVideoResult:
     """Run `settings.loop` clips: per-loop prompts, tail conditioning, stitching.
 
     prompts: merged prompts (`|0|...|2|...` or plain); references[i]: prompt i's encoded
     references (C, T_ref, H, W); mask_strategies[i]: prompt i's strategy. The random order
     is the reference's: encode the previous clip, draw noise, condition, sample, decode.
+    This is the one place where a mask strategy is written into the latent. `decode=False`
+    (one loop only) returns the latent alone.
     """
     if len(references) != len(prompts) or len(mask_strategies) != len(prompts):
         raise ConfigError(
@@ -151,6 +155,8 @@ def generate_long_video(
             f"{len(references)} and {len(mask_strategies)}"
         )
     settings.total_frames(num_frames)  # a length that cannot stitch fails before sampling
+    if not decode and settings.loop > 1:
+        raise ConfigError(f"loop = {settings.loop}: every clip but the last must be decoded")
     references = [list(prompt) for prompt in references]
     strategies = list(mask_strategies)
     clips: list[torch.Tensor] = []
@@ -175,5 +181,7 @@ def generate_long_video(
             )
         )
         samples = sample_fn(z, masks, loop_prompts, loop_index)
-        clips.append(vae.decode(samples, num_frames=num_frames))
-    return LongVideoResult(stitch_clips(clips, settings.dropped_frames), loops)
+        if decode:
+            clips.append(vae.decode(samples, num_frames=num_frames))
+    video = stitch_clips(clips, settings.dropped_frames) if decode else None
+    return LongVideoResult(video, samples, loops)

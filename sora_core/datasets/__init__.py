@@ -1,6 +1,12 @@
 """Training data: the CSV table, datasets, buckets, batch samplers and frame masks."""
 
 from .bucket import Bucket
+from .from_settings import (
+    DATA_DEFAULTS,
+    build_condition_noise,
+    build_mask_generator,
+    build_training_data,
+)
 from .loader import (
     SkipReport,
     TrainingLoader,
@@ -11,9 +17,18 @@ from .loader import (
 from .masks import MASK_TYPES, MaskGenerator, normalize_mask_ratios
 from .rows import SampleRow, read_rows
 from .sampler import StatefulBatchSampler, VariableVideoBatchSampler
+from .task_masks import ConditionNoise, DefaultText, TaskMaskGenerator, read_mask_config
 from .video_text import SkippedSample, VariableVideoTextDataset, VideoTextDataset
 
 __all__ = [
+    "DATA_DEFAULTS",
+    "ConditionNoise",
+    "DefaultText",
+    "TaskMaskGenerator",
+    "build_condition_noise",
+    "build_mask_generator",
+    "build_training_data",
+    "read_mask_config",
     "MASK_TYPES",
     "Bucket",
     "MaskGenerator",

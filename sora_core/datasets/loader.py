@@ -26,6 +26,7 @@ import torch
 
 from ..errors import ConfigError
 from .sampler import StatefulBatchSampler, VariableVideoBatchSampler
+from .task_masks import DefaultText
 from .video_text import SkippedSample, VariableVideoTextDataset, VideoTextDataset
 
 logger = logging.getLogger(__name__)
@@ -37,8 +38,15 @@ DATASET_TYPES = {
 DATASET_KEYS = {"type", "data_path", "num_frames", "frame_interval", "image_size", "transform_name"}
 
 
-def build_dataset(config: Mapping, data_path: "str | None" = None, seed: int = 0):
-    """A dataset from the config's `dataset = dict(type=..., ...)`; `data_path` overrides."""
+def build_dataset(
+    config: Mapping,
+    data_path: "str | None" = None,
+    seed: int = 0,
+    default_text: "DefaultText | None" = None,
+):
+    """A dataset from the config's `dataset = dict(type=..., ...)`; `data_path` overrides.
+
+    `default_text` replaces some captions by a generic one (Plan's `default_text_ratio`)."""
     config = dict(config)
     kind = config.pop("type", None)
     if kind not in DATASET_TYPES:
@@ -58,7 +66,7 @@ def build_dataset(config: Mapping, data_path: "str | None" = None, seed: int = 0
         )
     if "image_size" in config and config["image_size"] is not None:
         config["image_size"] = tuple(config["image_size"])
-    return DATASET_TYPES[kind](seed=seed, **config)
+    return DATASET_TYPES[kind](seed=seed, default_text=default_text, **config)
 
 
 def collate_samples(samples: "list[dict | SkippedSample]") -> dict:
@@ -93,7 +101,7 @@ def _has_text(skipped: "list[SkippedSample]") -> bool:
 
 @dataclass
 class SkipReport:
-    """Files and rows skipped: one warning per row for the whole run, counts per epoch."""
+    """Files and rows skipped: one warning per row for the whole run, a list per epoch."""
 
     warned: set = field(default_factory=set)
     epoch_skips: dict = field(default_factory=dict)
@@ -108,17 +116,10 @@ class SkipReport:
         for sample in batch["skipped"]:
             self.add(sample.row.index, sample.describe())
 
-    def end_epoch(self, epoch: int) -> str:
-        """The epoch's summary line (logged as a warning when anything was skipped); resets."""
-        count = len(self.epoch_skips)
-        if not count:
-            return f"epoch {epoch}: no sample skipped"
-        listed = "; ".join(list(self.epoch_skips.values())[:5])
-        more = f" (and {count - 5} more)" if count > 5 else ""
-        summary = f"epoch {epoch}: {count} sample(s) skipped: {listed}{more}"
-        logger.warning(summary)
-        self.epoch_skips = {}
-        return summary
+    def take(self) -> "list[str]":
+        """What was skipped since the last call (one line per row), and start a new count."""
+        skipped, self.epoch_skips = list(self.epoch_skips.values()), {}
+        return skipped
 
 
 def seed_worker(seed: int):
@@ -133,11 +134,11 @@ def seed_worker(seed: int):
 
 
 class TrainingLoader:
-    """A dataset, its batch sampler and a DataLoader, iterated epoch by epoch.
+    """A dataset, its batch sampler and a DataLoader: the trainer's `TrainingData`.
 
-    `epoch_batches(epoch)` sets the epoch on sampler and dataset and yields batches,
-    recording skipped files in `skips` (rows with unusable values are recorded up front);
-    `state_dict(num_steps)` / `load_state_dict` carry the sampler position across a restart.
+    `batches(epoch, start_step)` yields the epoch's batches on this rank from `start_step`
+    on (a resume), recording skipped files; `take_skipped()` lists them once per epoch;
+    `state_dict(epoch, step)` is the sampler position the checkpoint keeps.
     """
 
     def __init__(
@@ -154,11 +155,20 @@ class TrainingLoader:
             worker_init_fn=seed_worker(seed),
         )
 
-    def __len__(self) -> int:
-        return len(self.sampler)
+    @property
+    def fixed_size(self) -> "tuple[int, int, int] | None":
+        """(num_frames, height, width) of a fixed-size dataset; None when bucketed."""
+        if isinstance(self.dataset, VariableVideoTextDataset):
+            return None
+        return (self.dataset.num_frames, *self.dataset.image_size)
 
-    def epoch_batches(self, epoch: int) -> "Iterator[dict]":
+    def num_batches(self) -> int:
+        """Steps per epoch on each rank (for the sampler's current epoch)."""
+        return self.sampler.num_steps()
+
+    def batches(self, epoch: int, start_step: int = 0) -> "Iterator[dict]":
         self.sampler.set_epoch(epoch)
+        self.sampler.load_state_dict(self.sampler.state_dict(start_step))
         self.dataset.set_epoch(epoch)
         for row in self.sampler.invalid_rows:
             self.skips.add(row.index, f"{row.describe()}: {row.problem}")
@@ -166,14 +176,12 @@ class TrainingLoader:
             self.skips.add_batch(batch)
             yield batch
 
-    def end_epoch(self, epoch: int) -> str:
-        return self.skips.end_epoch(epoch)
+    def take_skipped(self) -> "list[str]":
+        return self.skips.take()
 
-    def state_dict(self, num_steps: int) -> dict:
-        return self.sampler.state_dict(num_steps)
-
-    def load_state_dict(self, state: dict) -> None:
-        self.sampler.load_state_dict(state)
+    def state_dict(self, epoch: int, step: int) -> dict:
+        self.sampler.set_epoch(epoch)
+        return self.sampler.state_dict(step)
 
 
 def prepare_dataloader(

@@ -72,8 +72,9 @@ class MaskGenerator:
                 return name
         return None  # rounding left the draw above the total: no frame is conditioned
 
-    def get_mask(self, num_frames: int, device: "torch.device | str" = "cpu") -> torch.Tensor:
-        """(T,) bool mask for one sample of `num_frames` latent frames."""
+    def get_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """(T,) bool mask for one sample; T = x.shape[2], the latent frames of x (B, C, T, H, W)."""
+        num_frames, device = x.shape[2], x.device
         mask_type = self.pick_type()
         mask = torch.ones(num_frames, dtype=torch.bool, device=device)
         if num_frames <= 1:
@@ -117,4 +118,4 @@ class MaskGenerator:
 
     def get_masks(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) masks for latents x of shape (B, C, T, H, W), one draw per sample."""
-        return torch.stack([self.get_mask(x.shape[2], x.device) for _ in range(len(x))])
+        return torch.stack([self.get_mask(x) for _ in range(len(x))])

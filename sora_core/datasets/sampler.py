@@ -174,11 +174,13 @@ class VariableVideoBatchSampler(torch.utils.data.Sampler):
             ]
         self.last_micro_batch_access_index = 0
 
+    def num_steps(self) -> int:
+        """Steps of the whole epoch on each rank."""
+        return len(self._access_plan()[1]) // self.num_replicas
+
     def __len__(self) -> int:
         """Steps left in this epoch on this rank."""
-        _, access = self._access_plan()
-        start_step = self.last_micro_batch_access_index // self.num_replicas
-        return len(access) // self.num_replicas - start_step
+        return self.num_steps() - self.last_micro_batch_access_index // self.num_replicas
 
     def state_dict(self, num_steps: int) -> dict:
         """The position after `num_steps` steps of the current epoch."""
@@ -266,8 +268,12 @@ class StatefulBatchSampler(torch.utils.data.Sampler):
         yield from self._batches()[self.start_step :]
         self.start_step = 0
 
+    def num_steps(self) -> int:
+        """Steps of the whole epoch on each rank."""
+        return len(self._batches())
+
     def __len__(self) -> int:
-        return len(self._batches()) - self.start_step
+        return self.num_steps() - self.start_step
 
     def state_dict(self, num_steps: int) -> dict:
         return {"seed": self.seed, "epoch": self.epoch, "start_step": num_steps}

@@ -33,6 +33,7 @@ from ..errors import ConfigError, ReferenceMediaError, VideoShapeError
 from ..geometry import IMG_FPS
 from .rows import SampleRow, read_rows
 from .sampler import parse_sample_key
+from .task_masks import DefaultText
 
 # The fps a video stream without a rate is given (the reference's default).
 DEFAULT_VIDEO_FPS = 24
@@ -63,6 +64,7 @@ class VideoTextDataset(torch.utils.data.Dataset):
         image_size: "tuple[int, int]" = (256, 256),
         transform_name: str = "center",
         seed: int = 0,
+        default_text: "DefaultText | None" = None,
     ):
         _check_positive("frame_interval", frame_interval)
         _check_positive("num_frames", num_frames)
@@ -83,6 +85,7 @@ class VideoTextDataset(torch.utils.data.Dataset):
         self.image_size = image_size
         self.transform_name = transform_name
         self.seed = seed
+        self.default_text = default_text
         self.epoch = 0
 
     @staticmethod
@@ -121,8 +124,17 @@ class VideoTextDataset(torch.utils.data.Dataset):
             "index": row.index,
         }
         if self.has_text:
-            sample["text"] = row.text or ""
+            sample["text"] = self._caption(
+                row, is_video=Path(row.path).suffix.lower() in VIDEO_EXTENSIONS
+            )
         return sample
+
+    def _caption(self, row: SampleRow, is_video: bool) -> str:
+        text = row.text or ""
+        if self.default_text is None:
+            return text
+        rng = random.Random(f"{self.seed}/{self.epoch}/{row.index}/text")
+        return self.default_text.apply(text, is_video, rng)
 
     def _read(self, row: SampleRow, num_frames: int, size: "tuple[int, int]"):
         """(3, T, H, W) in [-1, 1] and the fps condition for one row."""
@@ -140,7 +152,7 @@ class VideoTextDataset(torch.utils.data.Dataset):
             image = read_image(row.path, what="image")
             return transform_image(image, size, self.transform_name)[:, None], IMG_FPS
         frames, fps = decode_video(row.path, what="video")
-        rng = random.Random(f"{self.seed}/{self.epoch}/{row.index}")
+        rng = random.Random(f"{self.seed}/{self.epoch}/{row.index}/frames")
         chosen = temporal_random_crop(len(frames), num_frames, self.frame_interval, rng)
         video = transform_video(frames[chosen], size, self.transform_name)
         # The fps condition is the sampled frame rate (v1.2.0: source fps // frame_interval).
@@ -158,6 +170,7 @@ class VariableVideoTextDataset(VideoTextDataset):
         image_size: "tuple[int | None, int | None]" = (None, None),
         transform_name: str = "resize_crop",
         seed: int = 0,
+        default_text: "DefaultText | None" = None,
     ):
         if transform_name == "center":
             raise ConfigError(
@@ -165,7 +178,7 @@ class VariableVideoTextDataset(VideoTextDataset):
                 "transform_name must be 'resize_crop', not 'center'"
             )
         # num_frames and image_size are the bucket's; the reference keeps them as unused keys.
-        super().__init__(data_path, 1, frame_interval, (1, 1), transform_name, seed)
+        super().__init__(data_path, 1, frame_interval, (1, 1), transform_name, seed, default_text)
         self.num_frames = num_frames
         self.image_size = image_size
 

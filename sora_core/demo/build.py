@@ -24,8 +24,15 @@ from ..checkpoints.files import read_state_dict
 from ..cli.config_files import load_config
 from . import train_vae
 from .dataset import FPS, write_demo_dataset
-from .embedded import MODEL_DIR, PROVENANCE, TEXT_ENCODER_DIR, TRANSFORMER_FILE, VAE_FILE
-from .embedded import file_sha256, shipped_files
+from .embedded import (
+    MODEL_DIR,
+    PROVENANCE,
+    TEXT_ENCODER_DIR,
+    TRANSFORMER_FILE,
+    VAE_FILE,
+    file_sha256,
+    shipped_files,
+)
 from .text_encoder import write_text_encoder
 
 CONFIG = Path("configs/demo/train.py")

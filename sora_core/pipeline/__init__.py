@@ -1,23 +1,20 @@
 """The generation pipeline: prompts, references and a seed in, decoded videos out.
 
-One composable path, shared by `opensora-generate` and the ComfyUI nodes:
+One route, shared by `opensora-generate` and the ComfyUI nodes:
 
-1. **Text** — `encode_prompts(text_encoder, transformer, prompts, loops, release, ...)`
-   applies the release's prompt path (JSON extras, `|i|` loop segments, 1.2 score
-   captions, cleaning) and encodes every loop's texts once -> `PromptEncoding`
-   (`.for_loop(i)` is a `samplers.TextConditioning`: caption, mask, learned null caption).
-   `encode_texts` encodes texts already prepared.
-2. **Latent and conditioning** — `draw_latent(noise, B, C, latent_size)` draws the initial
-   noise; `encode_reference_sources(codec, sources, image_size)` loads and encodes
-   references; `size_conditioning(B, image_size, num_frames, fps)` builds the model's size
-   arguments.
-3. **Sampling** — `sample_latent(model, sampler, text, latent, noise=, references=,
-   mask_strategies=, loop_index=, align=, model_kwargs=, frame_mask=, callback=)` writes
-   the condition latents in and denoises one clip -> float32 latent (B, C, T, H, W).
-4. **Long video** — `generate_batch(models, prompts, settings, noise, ...)` runs the whole
-   batch: text, references, per loop draw / condition / sample / decode, stitching ->
-   `BatchResult.video` (B, 3, T, H, W) in about [-1, 1].
-5. **Decode** — `decode_latent(vae, latent, placement, num_frames)`; `PlacedCodec` is the
+1. **Text** — the caller prepares the prompts once (`text.prepare_prompts` with a
+   `text.PromptOptions` record: release, 1.2 score and camera captions), then
+   `encode_prompts(text_encoder, prepared, loops)` encodes every loop's texts once ->
+   `PromptEncoding` (`.conditioning(i, transformer)` is a `samplers.TextConditioning`:
+   caption, mask, learned null caption). The ComfyUI text node's output is this encoding.
+2. **References** — `load_reference_media(sources, settings)` loads each prompt's images
+   and videos (paths or IMAGE frames) at the size the clip decodes to.
+3. **Generation** — `generate_batch(models, encoding, settings, noise, references=,
+   mask_strategies=, callback=, decode=)` encodes the references, then per loop draws the
+   latent (`draw_latent`), writes the mask strategy in (`conditioning.generate_long_video`,
+   the only place that does), samples (`sample_latent`, with `size_conditioning`), decodes
+   and stitches -> `BatchResult.video` (B, 3, T, H, W) in about [-1, 1] and `.latent`.
+4. **Decode** — `decode_latent(vae, latent, placement, num_frames)`; `PlacedCodec` is the
    VAE with seeded posterior draws and device placement that the loop encodes with.
 
 Models sit on the accelerator only while they work (`Placement`, `working`): the text
@@ -35,17 +32,18 @@ from .generate import (
     GenerationModels,
     LoopStepCallback,
     default_clip_settings,
-    encode_reference_sources,
     generate_batch,
+    load_reference_media,
 )
 from .placement import Placement, default_device, peak_memory, reset_peak_memory, working
 from .sampling import MULTI_RESOLUTION, draw_latent, sample_latent, size_conditioning
-from .text import PromptEncoding, encode_prompts, encode_texts
+from .text import EncodedTexts, PromptEncoding, encode_prompts, encode_texts
 
 __all__ = [
     "MULTI_RESOLUTION",
     "BatchResult",
     "ClipSettings",
+    "EncodedTexts",
     "GenerationModels",
     "LoopStepCallback",
     "PlacedCodec",
@@ -56,9 +54,9 @@ __all__ = [
     "default_device",
     "draw_latent",
     "encode_prompts",
-    "encode_reference_sources",
     "encode_texts",
     "generate_batch",
+    "load_reference_media",
     "peak_memory",
     "reset_peak_memory",
     "sample_latent",

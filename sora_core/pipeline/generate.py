@@ -1,9 +1,10 @@
 """A batch of prompts to decoded videos: the long-video loop over `sample_latent`.
 
-`generate_batch` is Open-Sora's inference loop body for one batch: encode every loop's
-prompts (text encoder on the device, then off), load and encode references (VAE on, then
-off), then per loop draw the latent, write the conditions in, sample (transformer on, then
-off) and decode (VAE on, then off), stitching the clips into one video per prompt.
+`generate_batch` is Open-Sora's inference loop body for one batch, and the one route of
+every generation (command line, sampler node, long-video node): with the prompts already
+encoded, encode the references (VAE on, then off), then per loop draw the latent, write
+the conditions in, sample (transformer on, then off) and decode (VAE on, then off),
+stitching the clips into one video per prompt.
 """
 
 from collections.abc import Callable, Sequence
@@ -24,7 +25,7 @@ from ..samplers import NoiseSource, Sampler, SamplerStep, as_noise_source
 from .codec import PlacedCodec
 from .placement import Placement, working
 from .sampling import MULTI_RESOLUTION, draw_latent, sample_latent, size_conditioning
-from .text import PromptEncoding, encode_prompts
+from .text import PromptEncoding
 
 SPATIAL_FACTOR = 8  # every Open-Sora VAE downsamples height and width by 8
 # (loop index, step) after every sampler step: progress bars, previews, interruption.
@@ -78,9 +79,11 @@ class ClipSettings:
 
 @dataclass
 class BatchResult:
-    """Stitched videos (B, 3, T, H, W) float32 on the CPU, the prompts used and each loop's record."""
+    """Stitched videos (B, 3, T, H, W) float32 on the CPU (None when not decoded), the last
+    loop's latent (B, C, T, H, W), the prompts used and each loop's record."""
 
-    video: torch.Tensor
+    video: "torch.Tensor | None"
+    latent: torch.Tensor
     encoding: PromptEncoding
     loops: "list[LoopRecord]"
 
@@ -94,72 +97,45 @@ def default_clip_settings(release: str, **values) -> ClipSettings:
     return ClipSettings(long_video=long_video, **values)
 
 
-def encode_reference_sources(
-    codec: PlacedCodec,
-    sources: "Sequence[str | Sequence[ReferenceSource] | None]",
-    image_size: "Sequence[int]",
-    transform_name: str = "resize_crop",
+def load_reference_media(
+    sources: "Sequence[str | Sequence[ReferenceSource] | None]", settings: ClipSettings
 ) -> "list[list[torch.Tensor]]":
     """Each prompt's references (a `;`-joined path string or a list of paths / IMAGE frames)
-    loaded at the size `image_size` decodes to and encoded one by one -> latents (C, T', H', W')."""
-    size = decoded_size(image_size)
-    pixels = [load_references(source, size, transform_name) for source in sources]
-    return encode_references(codec, pixels)
+    as pixels (3, T, H, W) at the size the clip decodes to, ready for `generate_batch`."""
+    return [
+        load_references(source, settings.decoded_size, settings.transform_name)
+        for source in sources
+    ]
 
 
 def generate_batch(
     models: GenerationModels,
-    prompts: "Sequence[str]",
+    encoding: PromptEncoding,
     settings: ClipSettings,
     noise: "NoiseSource | torch.Generator | int | None" = None,
     *,
-    reference_paths: "Sequence[str] | None" = None,
+    references: "Sequence[Sequence[torch.Tensor]] | None" = None,
     mask_strategies: "Sequence[MaskStrategy] | None" = None,
-    reference_latents: "Sequence[Sequence[torch.Tensor]] | None" = None,
-    aesthetic_score: "float | None" = None,
-    motion_score: "float | None" = None,
-    camera_motion: "str | None" = None,
     callback: "LoopStepCallback | None" = None,
+    decode: bool = True,
 ) -> BatchResult:
-    """Generate one video per prompt (Open-Sora's inference loop for one batch).
+    """Generate one clip or long video per prompt (Open-Sora's inference loop for one batch).
 
-    `noise` is the run's only source of random numbers (a seed, a CPU generator or a
-    replay). References come from `reference_latents` (already encoded), else from
-    `reference_paths` / the prompts' JSON extras (files loaded and encoded here).
-    `mask_strategies[i]` (string or `ConditionFrames` list) overrides prompt i's.
+    The one route of every generation: the command line and both sampler nodes call it.
+    `encoding` holds the prompts, prepared and encoded once (`encode_prompts`); `noise` is
+    the run's only source of random numbers (a seed, a CPU generator or a replay).
+    `references[i]` are prompt i's reference pixels (`load_reference_media`), encoded here
+    first; `mask_strategies[i]` (string or `ConditionFrames` list) replaces the prepared
+    prompt's. `decode=False` keeps a single loop's latent without decoding it.
     """
     noise = as_noise_source(noise)
     placement = models.placement
     codec = PlacedCodec(models.vae, placement, noise)
-    given = list(mask_strategies or [])
-    # Strings go through the prompt path (a prompt's JSON may replace them); typed groups win.
-    strings = [strategy if isinstance(strategy, str) else "" for strategy in given]
-    encoding = encode_prompts(
-        models.text_encoder,
-        models.transformer,
-        prompts,
-        loops=settings.long_video.loop,
-        release=models.release,
-        aesthetic_score=aesthetic_score,
-        motion_score=motion_score,
-        camera_motion=camera_motion,
-        reference_paths=reference_paths,
-        mask_strategies=strings or None,
-        device=placement.device,
-    )
-    strategies: list[MaskStrategy] = [
-        typed if typed is not None and not isinstance(typed, str) else prepared
-        for typed, prepared in zip(
-            given + [None] * (encoding.batch_size - len(given)),
-            encoding.prompts.mask_strategies,
-            strict=True,
-        )
-    ]
-    if reference_latents is None:
-        reference_latents = encode_reference_sources(
-            codec, encoding.prompts.reference_paths, settings.decoded_size, settings.transform_name
-        )
     batch = encoding.batch_size
+    strategies = list(
+        encoding.prompts.mask_strategies if mask_strategies is None else mask_strategies
+    )
+    reference_latents = encode_references(codec, references or [[] for _ in range(batch)])
     latent_size = codec.get_latent_size([settings.num_frames, *settings.image_size])
     model_kwargs = size_conditioning(
         batch,
@@ -179,7 +155,7 @@ def generate_batch(
             return sample_latent(
                 models.transformer,
                 models.sampler,
-                encoding.for_loop(loop_index),
+                encoding.conditioning(loop_index, models.transformer, placement.device),
                 z,
                 noise=noise,
                 frame_mask=masks,
@@ -193,9 +169,10 @@ def generate_batch(
         sample,
         draw,
         encoding.prompts.texts,
-        [list(prompt) for prompt in reference_latents],
+        reference_latents,
         strategies,
         settings.num_frames,
         settings.long_video,
+        decode=decode,
     )
-    return BatchResult(result.video, encoding, result.loops)
+    return BatchResult(result.video, result.latent, encoding, result.loops)

@@ -1,4 +1,4 @@
-"""One clip's latent: draw the noise, write the condition latents in, run the sampler.
+"""One clip's latent: draw the noise, run the sampler over the conditioned latent.
 
 Random numbers come from one `NoiseSource` for the whole run, in the reference's order
 (reference encodes, then per loop: the initial latent, then the sampler's per-step draws),
@@ -10,7 +10,6 @@ from typing import Any
 
 import torch
 
-from ..conditioning import MaskStrategy, apply_mask_strategy
 from ..geometry import prepare_multi_resolution_info
 from ..samplers import NoiseSource, Sampler, StepCallback, TextConditioning, as_noise_source
 
@@ -54,33 +53,22 @@ def sample_latent(
     latent: torch.Tensor,
     *,
     noise: "NoiseSource | torch.Generator | int | None" = None,
-    references: "Sequence[Sequence[torch.Tensor]] | None" = None,
-    mask_strategies: "Sequence[MaskStrategy] | None" = None,
-    loop_index: int = 0,
-    align: "int | None" = None,
     model_kwargs: "Mapping[str, torch.Tensor] | None" = None,
     frame_mask: "torch.Tensor | None" = None,
     always_mask: bool = True,
     callback: "StepCallback | None" = None,
     guidance_scale: "float | None" = None,
 ) -> torch.Tensor:
-    """Denoise one clip: condition `latent` (B, C, T, H, W) in place, then sample it.
+    """Denoise one clip `latent` (B, C, T, H, W), conditions already written in.
 
-    `references[i]` are prompt i's encoded reference latents (C, T_ref, H, W) and
-    `mask_strategies[i]` its strategy (string or `ConditionFrames` list); the groups of
-    `loop_index` are written into `latent` and give the per-frame edit mask. An explicit
-    `frame_mask` (B, T) replaces the strategy's. `always_mask` passes an all-ones mask when
-    nothing is conditioned, as Open-Sora 1.2's inference does (its sampler then draws
-    noise at every step); `model_kwargs` are the size arguments of `size_conditioning`.
-    Returns the float32 latent.
+    `frame_mask` (B, T) is the per-frame edit ratio the mask strategy gave
+    (`conditioning.apply_mask_strategy`). `always_mask` passes an all-ones mask when nothing
+    is conditioned, as Open-Sora 1.2's inference does (its sampler then draws noise at every
+    step); `model_kwargs` are the size arguments of `size_conditioning`. Returns the float32
+    latent.
     """
-    batch = latent.shape[0]
-    if frame_mask is None and mask_strategies is not None:
-        frame_mask = apply_mask_strategy(
-            latent, references or [[] for _ in range(batch)], mask_strategies, loop_index, align
-        )
     if frame_mask is None and always_mask:
-        frame_mask = torch.ones(batch, latent.shape[2], device=latent.device)
+        frame_mask = torch.ones(latent.shape[0], latent.shape[2], device=latent.device)
     text = TextConditioning.from_mapping(text)
     return sampler.sample(
         model,

@@ -1,30 +1,58 @@
-"""Prompts to text conditioning, once per batch: every loop's caption encoded up front.
+"""Prepared prompts to text conditioning, once per batch: every loop's caption encoded up front.
 
-The release's prompt path (JSON extras, `|i|` loop segments, 1.2 score captions, cleaning)
-runs first; then each loop's texts are encoded (identical loops share one encoding) and
-paired with the transformer's learned null caption. Afterwards the text encoder can leave
-the accelerator for the rest of the run.
+The caller prepares the prompts once (`text.prepare_prompts`: JSON extras, `|i|` loop
+segments, 1.2 score captions, cleaning); here each loop's texts are encoded (identical
+loops share one encoding). The sampler pairs them with the transformer's learned null
+caption (`conditioning`). Afterwards the text encoder can leave the accelerator.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ..samplers import TextConditioning
-from ..text import PreparedPrompts, null_captions, prepare_prompts
+from ..text import PreparedPrompts, null_captions
+
+
+@dataclass(frozen=True)
+class EncodedTexts:
+    """One encoder call's output: `y` (B, 1, L, D) and the token `mask` (B, L) or None."""
+
+    y: torch.Tensor
+    mask: "torch.Tensor | None"
+
+    def with_null_caption(
+        self, null_source, device: "torch.device | None" = None
+    ) -> TextConditioning:
+        """On `device`, paired with the learned null caption of `null_source` (the
+        transformer, its `y_embedder` or `y_embedding`) that classifier-free guidance uses."""
+        y = self.y if device is None else self.y.to(device)
+        mask = self.mask if device is None or self.mask is None else self.mask.to(device)
+        null = null_captions(null_source, y.shape[0], y.shape[2])
+        return TextConditioning(y=y, y_null=null.to(device=y.device, dtype=y.dtype), mask=mask)
 
 
 @dataclass(frozen=True)
 class PromptEncoding:
-    """A batch's prepared prompts and its text conditioning for every loop."""
+    """A batch's prepared prompts and the encoded texts of every loop."""
 
     prompts: PreparedPrompts
-    per_loop: "list[TextConditioning]"
+    per_loop: "list[EncodedTexts]"
 
-    def for_loop(self, loop_index: int) -> TextConditioning:
-        """The conditioning of loop `loop_index` (the last one repeats past the end)."""
+    def for_loop(self, loop_index: int) -> EncodedTexts:
+        """The encoding of loop `loop_index` (the last one repeats past the end)."""
         return self.per_loop[min(loop_index, len(self.per_loop) - 1)]
+
+    def conditioning(
+        self, loop_index: int, null_source, device: "torch.device | None" = None
+    ) -> TextConditioning:
+        """Loop `loop_index`'s text conditioning with the transformer's null caption."""
+        return self.for_loop(loop_index).with_null_caption(null_source, device)
+
+    @property
+    def release(self) -> str:
+        """The Open-Sora release the prompts were prepared for."""
+        return self.prompts.options.release
 
     @property
     def batch_size(self) -> int:
@@ -33,56 +61,32 @@ class PromptEncoding:
 
 
 def encode_texts(
-    text_encoder, null_source, texts: "Sequence[str]", device: "torch.device | None" = None
-) -> TextConditioning:
-    """Encode already prepared texts and pair them with the learned null caption.
-
-    `text_encoder.encode(texts)` gives `y` (B, 1, L, D) and `mask` (B, L); `null_source` is
-    the transformer (or its `y_embedder` / `y_embedding`) whose null caption CFG uses.
-    """
+    text_encoder, texts: "list[str]", device: "torch.device | None" = None
+) -> EncodedTexts:
+    """Encode already prepared texts: `text_encoder.encode(texts)` gives `y` and `mask`."""
     encoded = text_encoder.encode(list(texts))
     y = encoded["y"]
     device = y.device if device is None else device
-    null = null_captions(null_source, len(texts), y.shape[2]).to(device=device, dtype=y.dtype)
     mask = encoded.get("mask")
-    return TextConditioning(
-        y=y.to(device), y_null=null, mask=None if mask is None else mask.to(device)
-    )
+    return EncodedTexts(y=y.to(device), mask=None if mask is None else mask.to(device))
 
 
 def encode_prompts(
     text_encoder,
-    null_source,
-    prompts: "Sequence[str]",
-    loops: int = 1,
-    release: str = "1.2",
-    aesthetic_score: "float | None" = None,
-    motion_score: "float | None" = None,
-    camera_motion: "str | None" = None,
-    reference_paths: "Sequence[str] | None" = None,
-    mask_strategies: "Sequence[str] | None" = None,
+    prompts: PreparedPrompts,
+    loops: "int | None" = None,
     device: "torch.device | None" = None,
 ) -> PromptEncoding:
-    """Prepare a batch of typed prompts as `release` does and encode every loop's texts.
+    """Encode the texts of loops 0..`loops`-1 of prepared prompts, each distinct batch once.
 
-    `prompts` may carry JSON extras (`a cat.{"reference_path": "cat.png"}`) and per-loop
-    segments (`|0|a cat.|2|a dog.`); their references and strategies override
-    `reference_paths` / `mask_strategies` and come back in `PromptEncoding.prompts`.
+    `loops=None` encodes until every prompt's last segment has begun; later loops repeat it.
     """
-    prepared = prepare_prompts(
-        list(prompts),
-        release=release,
-        aesthetic_score=aesthetic_score,
-        motion_score=motion_score,
-        camera_motion=camera_motion,
-        reference_paths=None if reference_paths is None else list(reference_paths),
-        mask_strategies=None if mask_strategies is None else list(mask_strategies),
-    )
-    encodings: dict[tuple[str, ...], TextConditioning] = {}
+    loops = prompts.distinct_loops if loops is None else loops
+    encodings: dict[tuple[str, ...], EncodedTexts] = {}
     per_loop = []
     for loop_index in range(loops):
-        texts = tuple(prepared.for_loop(loop_index))
+        texts = tuple(prompts.for_loop(loop_index))
         if texts not in encodings:
-            encodings[texts] = encode_texts(text_encoder, null_source, texts, device)
+            encodings[texts] = encode_texts(text_encoder, list(texts), device)
         per_loop.append(encodings[texts])
-    return PromptEncoding(prepared, per_loop)
+    return PromptEncoding(prompts, per_loop)

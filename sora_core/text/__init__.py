@@ -8,7 +8,7 @@ captions, cleaning) before `encode`; `null(n)` is the transformer's learned null
 from .classes import ClassEncoder
 from .cleaning import basic_clean, clean_caption, text_preprocessing
 from .null import learned_null_caption, null_captions
-from .prompt_path import RELEASES, PreparedPrompts, prepare_prompts
+from .preparation import RELEASES, PreparedPrompts, PromptOptions, prepare_prompts
 from .t5 import T5TextEncoder
 from .tokenizer import T5PromptTokenizer, TokenBatch, load_t5_tokenizer
 
@@ -16,6 +16,7 @@ __all__ = [
     "RELEASES",
     "ClassEncoder",
     "PreparedPrompts",
+    "PromptOptions",
     "T5PromptTokenizer",
     "T5TextEncoder",
     "TokenBatch",
