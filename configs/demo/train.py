@@ -46,9 +46,10 @@ text_encoder = dict(
     from_pretrained="sora_core/demo/model/opensora_demo_t5",
     model_max_length=16,
 )
+# no timestep transform: 1.2's counts frames in 17-frame chunks, which maps 8 frames to t = 0
 scheduler = dict(
     type="rflow",
-    use_timestep_transform=True,
+    use_timestep_transform=False,
     sample_method="logit-normal",
 )
 

@@ -145,12 +145,15 @@ def _num_frames(config: dict, release: str) -> int:
 
 
 def _long_video(config: dict, release: str) -> LongVideoSettings:
+    # The chunk bookkeeping follows the VAE: a per-frame VAE (1.1's, or the embedded demo
+    # model's under an STDiT3) keeps one latent frame per pixel frame.
+    chunked = release == "1.2" and config["vae"]["type"] != "VideoAutoencoderKL"
     return LongVideoSettings(
         loop=int(config.get("loop") or 1),
         condition_frame_length=int(config.get("condition_frame_length", 5)),
         condition_frame_edit=float(config.get("condition_frame_edit") or 0.0),
         align=config.get("align"),
-        version="1.2" if release == "1.2" else "1.1",
+        version="1.2" if chunked else "1.1",
     )
 
 

@@ -60,11 +60,11 @@ def latest_checkpoint(outputs: Path) -> Path:
     return found[-1].parent
 
 
-def export(checkpoint: Path, config_path: Path, record: dict) -> Path:
+def export(checkpoint: Path, config_path: Path, record: dict, model_dir: Path = MODEL_DIR) -> Path:
     """Ship `checkpoint`'s EMA transformer in fp16 and write the provenance record."""
     weights = read_state_dict(checkpoint / "ema.pt")
     half = {key: value.to(torch.float16).contiguous() for key, value in weights.items()}
-    save_file(half, str(MODEL_DIR / TRANSFORMER_FILE))
+    save_file(half, str(model_dir / TRANSFORMER_FILE))
     log = checkpoint.parent / "log.jsonl"
     losses = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     config = load_config(config_path)
@@ -75,13 +75,14 @@ def export(checkpoint: Path, config_path: Path, record: dict) -> Path:
         "commit": _commit(),
         **record,
         "transformer_log": losses,
-        "vae_log": json.loads((MODEL_DIR / VAE_FILE).with_suffix(".log.json").read_text()),
         "sha256": {
-            str(path.relative_to(MODEL_DIR)): file_sha256(path) for path in shipped_files()
+            path.relative_to(model_dir).as_posix(): file_sha256(path)
+            for path in shipped_files(model_dir)
         },
     }
-    PROVENANCE.write_text(json.dumps(provenance, indent=1, default=str))
-    return PROVENANCE
+    target = model_dir / "provenance.json"
+    target.write_text(json.dumps(provenance, indent=1, default=str))
+    return target
 
 
 def main(argv: "list[str] | None" = None) -> int:
@@ -95,8 +96,9 @@ def main(argv: "list[str] | None" = None) -> int:
     started = time.perf_counter()
     csv_path = write_demo_dataset(work / "data", args.videos, 0, DATA_SEED)
     write_text_encoder(MODEL_DIR / TEXT_ENCODER_DIR)
+    vae_log = work / "vae_log.json"
     if not args.skip_vae:
-        train_vae.main([args.config])
+        train_vae.main(["--log", str(vae_log)])
     from ..cli import train_main
 
     outputs = work / "outputs"
@@ -107,6 +109,7 @@ def main(argv: "list[str] | None" = None) -> int:
         "data": {"seed": DATA_SEED, "videos": args.videos, "images": 0},
         "command": " ".join(["python -m sora_core.demo.build", *(argv or sys.argv[1:])]),
         "seconds": round(time.perf_counter() - started),
+        "vae_log": json.loads(vae_log.read_text()) if vae_log.exists() else None,
     }
     print(f"provenance -> {export(latest_checkpoint(outputs), Path(args.config), record)}")
     return 0

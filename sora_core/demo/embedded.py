@@ -25,10 +25,10 @@ NUM_SAMPLING_STEPS = 25
 CFG_SCALE = 4.0
 
 
-def shipped_files() -> "list[Path]":
+def shipped_files(model_dir: Path = MODEL_DIR) -> "list[Path]":
     """Every weights/tokenizer file of the embedded model (what the provenance hashes)."""
-    folders = [MODEL_DIR / VAE_DIR, MODEL_DIR / TEXT_ENCODER_DIR]
-    return [MODEL_DIR / TRANSFORMER_FILE, *(path for f in folders for path in sorted(f.iterdir()))]
+    folders = [model_dir / VAE_DIR, model_dir / TEXT_ENCODER_DIR]
+    return [model_dir / TRANSFORMER_FILE, *(path for f in folders for path in sorted(f.iterdir()))]
 
 
 def file_sha256(path: Path) -> str:
@@ -69,7 +69,7 @@ def embedded_config() -> dict:
         },
         "scheduler": {
             "type": "rflow",
-            "use_timestep_transform": True,
+            "use_timestep_transform": False,  # as trained (see configs/demo/train.py)
             "num_sampling_steps": NUM_SAMPLING_STEPS,
             "cfg_scale": CFG_SCALE,
         },

@@ -32,7 +32,8 @@ def tokenizer_spec() -> dict:
     vocab += [[WORD_BOUNDARY, -8.0]]
     vocab += [[character, -10.0] for character in characters]
     added = [
-        {"id": index, "content": token, "special": True} for index, token in enumerate(SPECIAL_TOKENS)
+        {"id": index, "content": token, "special": True}
+        for index, token in enumerate(SPECIAL_TOKENS)
     ]
     return {
         "version": "1.0",

@@ -36,9 +36,9 @@ VAE_ARCHITECTURE = {
     "norm_num_groups": 8,
     "latent_channels": 4,
 }
-STEPS = 400
-BATCH_SIZE = 16
-LEARNING_RATE = 1e-3
+STEPS = 600
+BATCH_SIZE = 12
+LEARNING_RATE = 2e-3
 KL_WEIGHT = 1e-4
 SEED = 0
 CROP = 32
@@ -90,8 +90,10 @@ def train_vae(steps: int = STEPS, seed: int = SEED, log=print) -> "tuple[torch.n
         optimizer.step()
         losses.append(round(mse.item(), 6))
         if step % 50 == 0 or step == steps - 1:
-            log(f"vae step {step}: mse {mse.item():.5f} kl {kl.item():.3f} "
-                f"({time.perf_counter() - started:.0f} s)")
+            log(
+                f"vae step {step}: mse {mse.item():.5f} kl {kl.item():.3f} "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
     module.eval().requires_grad_(False)
     with torch.no_grad():
         frames = render_batch(np.random.default_rng([seed, 2]), 64)
@@ -128,6 +130,7 @@ def main(argv: "list[str] | None" = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--log", help="write the training record (JSON) here")
     args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # one thread: the same bits on every machine, and no contention
     module, record = train_vae(args.steps, args.seed)
     folder = save_vae(module, MODEL_DIR / VAE_DIR)
     if args.log:
