@@ -26,10 +26,8 @@ from . import train_vae
 from .dataset import FPS, write_demo_dataset
 from .embedded import (
     MODEL_DIR,
-    PROVENANCE,
     TEXT_ENCODER_DIR,
     TRANSFORMER_FILE,
-    VAE_FILE,
     file_sha256,
     shipped_files,
 )
