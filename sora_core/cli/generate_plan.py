@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..acceleration import Acceleration
 from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
 from ..conditioning.apply import plan_conditions
 from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
@@ -56,6 +57,7 @@ class GenerationPlan:
     models: dict  # model / vae / text_encoder / scheduler configs, local paths
     prompt_as_path: bool
     verbose: int
+    acceleration: Acceleration = Acceleration()
     loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
 
     @property
@@ -145,15 +147,12 @@ def _num_frames(config: dict, release: str) -> int:
 
 
 def _long_video(config: dict, release: str) -> LongVideoSettings:
-    # The chunk bookkeeping follows the VAE: a per-frame VAE (1.1's, or the embedded demo
-    # model's under an STDiT3) keeps one latent frame per pixel frame.
-    chunked = release == "1.2" and config["vae"]["type"] != "VideoAutoencoderKL"
     return LongVideoSettings(
         loop=int(config.get("loop") or 1),
         condition_frame_length=int(config.get("condition_frame_length", 5)),
         condition_frame_edit=float(config.get("condition_frame_edit") or 0.0),
         align=config.get("align"),
-        version="1.2" if chunked else "1.1",
+        version="1.2" if release == "1.2" else "1.1",
     )
 
 
@@ -250,8 +249,11 @@ def _check_model_sections(config: dict) -> str:
     return cls.opensora_version
 
 
-def plan_generation(config: dict) -> GenerationPlan:
-    """Check a merged inference config and lay out the run; no model is loaded."""
+def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
+    """Check a merged inference config and lay out the run; no model is loaded.
+
+    `demo`: the models are built at random (no checkpoint paths to resolve).
+    """
     release = _check_model_sections(config)
     vae_type = config["vae"]["type"]
     image_size = _image_size(config)
@@ -306,7 +308,9 @@ def plan_generation(config: dict) -> GenerationPlan:
 
     loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
-    models = resolved_configs(config)
+    models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
+    if not demo:
+        models = resolved_configs(config)
     models["scheduler"] = dict(config["scheduler"])
     return GenerationPlan(
         release=release,
@@ -319,5 +323,6 @@ def plan_generation(config: dict) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
+        acceleration=Acceleration.from_config(config),
         loras=loras,
     )
