@@ -35,20 +35,21 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_provenance() -> dict:
+def read_provenance(model_dir: Path = MODEL_DIR) -> dict:
     """The provenance record; a clear error when the pack was installed without it."""
+    path = model_dir / PROVENANCE.name
     try:
-        return json.loads(PROVENANCE.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise CheckpointError(
-            f"the embedded demo model's {PROVENANCE} is missing or damaged ({error}); "
+            f"the embedded demo model's {path} is missing or damaged ({error}); "
             "reinstall the pack, or pass a config file / --ckpt-path for other weights"
         ) from error
 
 
-def embedded_config() -> dict:
+def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
     """An `opensora-generate` config for the embedded model, at its trained size and length."""
-    trained = read_provenance()["config"]
+    trained = read_provenance(model_dir)["config"]
     model = {key: value for key, value in trained["model"].items() if key != "from_pretrained"}
     return {
         "image_size": tuple(trained["image_size"]),
@@ -61,11 +62,11 @@ def embedded_config() -> dict:
         "dtype": "fp32",
         "device": "cpu",
         "condition_frame_length": max(1, trained["num_frames"] // 4),
-        "model": {**model, "from_pretrained": str(MODEL_DIR / TRANSFORMER_FILE)},
-        "vae": {**trained["vae"], "from_pretrained": str(MODEL_DIR / VAE_DIR)},
+        "model": {**model, "from_pretrained": str(model_dir / TRANSFORMER_FILE)},
+        "vae": {**trained["vae"], "from_pretrained": str(model_dir / VAE_DIR)},
         "text_encoder": {
             **trained["text_encoder"],
-            "from_pretrained": str(MODEL_DIR / TEXT_ENCODER_DIR),
+            "from_pretrained": str(model_dir / TEXT_ENCODER_DIR),
         },
         "scheduler": {
             "type": "rflow",
@@ -74,13 +75,3 @@ def embedded_config() -> dict:
             "cfg_scale": CFG_SCALE,
         },
     }
-
-
-def load_embedded_models(placement, num_sampling_steps: "int | None" = None):
-    """The embedded model loaded for `generate_batch` (the CLI's route, without a plan)."""
-    from ..pipeline.loading import load_generation_models
-
-    config = embedded_config()
-    if num_sampling_steps is not None:
-        config["scheduler"]["num_sampling_steps"] = num_sampling_steps
-    return load_generation_models(config, placement)
