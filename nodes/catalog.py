@@ -1,9 +1,10 @@
 """Every node the pack offers, in menu order (plain declarations; no ComfyUI import)."""
 
-from . import loaders, mask_strategy, sampling, text_encode, vae_nodes
+from . import loaders, lora, mask_strategy, sampling, text_encode, vae_nodes
 
 SPECS = (
     *loaders.SPECS,
+    *lora.SPECS,
     *text_encode.SPECS,
     *mask_strategy.SPECS,
     *sampling.SPECS,

@@ -18,6 +18,7 @@ ROLE_FOLDERS = {
     "transformer": ("opensora", "diffusion_models"),
     "vae": ("vae", "opensora"),
     "text_encoder": ("text_encoders",),
+    "lora": ("loras",),
 }
 # Where each ComfyUI folder name lives under a models directory.
 FOLDER_LAYOUT = {
@@ -25,6 +26,7 @@ FOLDER_LAYOUT = {
     "diffusion_models": ("diffusion_models", "unet"),
     "vae": ("vae",),
     "text_encoders": ("text_encoders", "clip"),
+    "loras": ("loras",),
 }
 WEIGHT_SUFFIXES = (".safetensors", ".sft", ".pt", ".pth", ".bin", ".ckpt")
 # A folder holding one of these is a Hugging Face / diffusers model folder.

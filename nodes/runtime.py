@@ -6,7 +6,7 @@ latent previews, and interruption between steps. Outside (tests, scripts) the sa
 run on the CPU and report nothing. `comfy` modules are imported lazily, here only.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import import_module
 
 import torch
@@ -57,11 +57,16 @@ def model_devices(role: str) -> "tuple[torch.device, torch.device]":
 
 @dataclass
 class ManagedModel:
-    """A module under ComfyUI's memory manager (a `ModelPatcher`), or a plain CPU module."""
+    """A module under ComfyUI's memory manager (a `ModelPatcher`), or a plain CPU module.
+
+    `loras`: outside ComfyUI, the `(LoRAWeights, strength)` chain this value carries; the
+    module wears exactly these adapters while it is loaded (ComfyUI's patches do that inside).
+    """
 
     module: torch.nn.Module
     patcher: object = None
     load_device: torch.device = torch.device("cpu")
+    loras: tuple = ()
 
     def load(self) -> torch.device:
         """Bring the weights to the compute device (ComfyUI may offload others) and return it."""
@@ -71,11 +76,45 @@ class ManagedModel:
 def load_together(*models: ManagedModel) -> torch.device:
     """Load every model to its compute device in one request (so none evicts another)."""
     patchers = [model.patcher for model in models if model.patcher is not None]
+    for model in models:
+        if model.patcher is None:
+            _wear_loras(model)
     if patchers:
         # Our layers are not comfy.ops layers, so partial (lowvram) loading could leave
         # weights behind on the CPU; the memory manager frees room for a full load instead.
         _comfy("comfy.model_management").load_models_gpu(patchers, force_full_load=True)
     return models[0].load_device
+
+
+def _wear_loras(model: ManagedModel) -> None:
+    """Outside ComfyUI: take off the adapters of an earlier chain, put on this value's."""
+    from sora_core.lora import LoRALinear, apply_lora, remove_lora
+
+    if model.loras or any(isinstance(m, LoRALinear) for m in model.module.modules()):
+        remove_lora(model.module)
+        for weights, strength in model.loras:
+            apply_lora(model.module, weights, strength)
+
+
+def with_lora(model: ManagedModel, weights, strength: float) -> ManagedModel:
+    """`model` with one more adapter (`sora_core.lora.LoRAWeights`) at `strength`.
+
+    Inside ComfyUI: a `ModelPatcher` clone with the adapter as weight patches (same module,
+    patched on load, un-patched when another clone loads). Outside: the chain grows.
+    """
+    if model.patcher is None:
+        return replace(model, loras=(*model.loras, (weights, strength)))
+    tensors, key_map = {}, {}
+    alpha = torch.tensor(weights.config.alpha)
+    for path, (lora_a, lora_b) in weights.layers.items():
+        # comfy.lora reads `{x}.lora_A/B.weight` (diffusers/PEFT) and `{x}.alpha`.
+        tensors.update({f"{path}.lora_A.weight": lora_a, f"{path}.lora_B.weight": lora_b})
+        tensors[f"{path}.alpha"] = alpha
+        key_map[path] = f"inner.{path}.weight"  # the `_Holder` prefix
+    patches = _comfy("comfy.lora").load_lora(tensors, key_map)
+    patcher = model.patcher.clone()
+    patcher.add_patches(patches, strength)
+    return replace(model, patcher=patcher)
 
 
 class _Holder(torch.nn.Module):

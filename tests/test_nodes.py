@@ -38,6 +38,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraTransformerLoader",
         "OpenSoraVAELoader",
         "OpenSoraT5Loader",
+        "OpenSoraLoRA",
         "OpenSoraTextEncode",
         "OpenSoraMaskStrategy",
         "OpenSoraSampler",

@@ -1,4 +1,4 @@
-"""The self-check exercises the runtime; unfinished commands fail clearly instead of crashing."""
+"""The self-check exercises the runtime; commands fail clearly instead of crashing."""
 
 from sora_core import cli, selfcheck
 from sora_core.dtypes import resolve_dtype
@@ -15,9 +15,9 @@ def test_selfcheck_main_passes(capsys):
     assert "self-check passed" in capsys.readouterr().out
 
 
-def test_train_command_reports_not_yet_available(capsys):
-    assert cli.train_main([]) == 2
-    assert "not yet available" in capsys.readouterr().err
+def test_train_command_names_a_missing_config_file(capsys, tmp_path):
+    assert cli.train_main([str(tmp_path / "nowhere.py"), "--data-path", "x.csv"]) == 2
+    assert "nowhere.py" in capsys.readouterr().err
 
 
 def test_dtype_names_resolve():

@@ -1,30 +1,18 @@
 """The command-line tools: console scripts `opensora-generate` and `opensora-train`, and
 the reading of Open-Sora's config files and flags they share."""
 
-import sys
-
-from ..errors import SoraError
+from .entry import run_command
 
 
 def generate_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-generate` (Open-Sora's inference script)."""
     from .generate import PROGRAM, generate
 
-    try:
-        return generate(argv)
-    except SoraError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(PROGRAM, generate, argv)
 
 
 def train_main(argv: "list[str] | None" = None) -> int:
     """Entry point of `opensora-train` (Open-Sora's training script)."""
-    print(
-        "opensora-train: training is not yet available in this version of comfyui-opensora. "
-        "Run `python -m sora_core.selfcheck` to check the installation.",
-        file=sys.stderr,
-    )
-    return 2
+    from .train import PROGRAM, train
+
+    return run_command(PROGRAM, train, argv)

@@ -47,7 +47,9 @@ def split_reference_path(reference_path: "str | None") -> "list[str]":
     return reference_path.split(REFERENCE_SEPARATOR)
 
 
-def decode_video(path: "str | Path", what: str = "reference video") -> "tuple[torch.Tensor, float | None]":
+def decode_video(
+    path: "str | Path", what: str = "reference video"
+) -> "tuple[torch.Tensor, float | None]":
     """Every frame of a video file as (T, 3, H, W) uint8 RGB (decoded with `av`) and its fps."""
     try:
         with av.open(str(path)) as container:

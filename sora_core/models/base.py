@@ -16,6 +16,8 @@ from .layers import (
     PatchEmbed3D,
     T2IFinalLayer,
     TimestepEmbedder,
+    modulate,
+    modulation,
     pack_captions,
     unpatchify,
 )
@@ -88,6 +90,9 @@ class TransformerBase(nn.Module):
         self.num_heads = c["num_heads"]
         self.depth = c["depth"]
         self.grad_checkpointing = False
+        # Installed for one sampling run by `acceleration.StepCache.session` on models whose
+        # block loop calls `cached_blocks` (`step_cacheable`).
+        self.step_cache = None
         # The reference's acceleration flags choose kernels only.
         self.default_backend = "auto" if c["enable_flash_attn"] else "sdpa"
         self.fp32_norm = bool(c["enable_layernorm_kernel"])
@@ -141,6 +146,16 @@ class TransformerBase(nn.Module):
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)
+
+    def cached_blocks(self, tokens, t_mlp, x_mask, first_block, blocks):
+        """`blocks(tokens)`, through the installed step cache if any (`acceleration.StepCache`).
+
+        The cache's probe is the first block's modulated input `[B, N, C]`, as TeaCache's."""
+        if self.step_cache is None:
+            return blocks(tokens)
+        shift, scale = modulation(first_block.scale_shift_table, t_mlp, 6)[:2]
+        probe = modulate(first_block.norm1(tokens), shift, scale)
+        return self.step_cache.run(tokens, probe, blocks, x_mask)
 
     def prepare_latent(self, x, timestep) -> tuple:
         """Check `x` `[B, Cin, T, H, W]`, broadcast `timestep` to `[B]`, cast both to the

@@ -90,6 +90,7 @@ class DiT(TransformerBase):
     opensora_version = "1.2"  # samplers as in the v1.2.0 tree these models come from
     DEFAULTS = DIT_DEFAULTS
     SIGMA_KEY = "learn_sigma"
+    takes_frame_mask = False  # no conditioning frames (x_mask)
 
     def __init__(self, **config):
         super().__init__(**config)

@@ -44,6 +44,7 @@ class PixArt(STDiTBase):
 
     opensora_version = "1.2"  # samplers as in the v1.2.0 tree these models come from
     DEFAULTS = PIXART_DEFAULTS
+    takes_frame_mask = False  # no conditioning frames (x_mask)
 
     def __init__(self, **config):
         super().__init__(**config)

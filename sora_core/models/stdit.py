@@ -61,6 +61,8 @@ class STDiTBlock(DiTBlock):
 class STDiT(STDiTBase):
     """Open-Sora 1.0's transformer (`STDiT-XL/2`) for one fixed latent `input_size`."""
 
+    step_cacheable = True  # its block loop goes through `cached_blocks`
+
     opensora_version = "1.0"
     DEFAULTS = STDIT_DEFAULTS
 
@@ -113,9 +115,14 @@ class STDiT(STDiTBase):
 
         captions, lens = self.embed_captions(y, mask)
         ctx = BlockContext(captions, lens, frames, spatial, x_mask)
-        for index, block in enumerate(self.blocks):
-            temporal_pos = self.pos_embed_temporal if index == 0 else None
-            tokens = self.run_block(block, tokens, t_mlp, t0_mlp, ctx, temporal_pos)
+
+        def blocks(tokens):
+            for index, block in enumerate(self.blocks):
+                temporal_pos = self.pos_embed_temporal if index == 0 else None
+                tokens = self.run_block(block, tokens, t_mlp, t0_mlp, ctx, temporal_pos)
+            return tokens
+
+        tokens = self.cached_blocks(tokens, t_mlp, x_mask, self.blocks[0], blocks)
 
         tokens = self.final_layer(tokens, t, x_mask, t0, frames)
         return self.to_latent(tokens, grid, x.shape[2:])

@@ -68,6 +68,8 @@ class STDiT2Block(DiTBlock):
 class STDiT2(STDiTBase):
     """Open-Sora 1.1's transformer (`STDiT2-XL/2`); the 1.1 release needs `qk_norm_legacy`."""
 
+    step_cacheable = True  # its block loop goes through `cached_blocks`
+
     opensora_version = "1.1"
     DEFAULTS = STDIT2_DEFAULTS
 
@@ -155,8 +157,13 @@ class STDiT2(STDiTBase):
 
         captions, lens = self.embed_captions(y, mask)
         ctx = BlockContext(captions, lens, frames, spatial, x_mask)
-        for block in self.blocks:
-            tokens = self.run_block(block, tokens, t_mlp, t_tmp_mlp, t0_mlp, t0_tmp_mlp, ctx)
+
+        def blocks(tokens):
+            for block in self.blocks:
+                tokens = self.run_block(block, tokens, t_mlp, t_tmp_mlp, t0_mlp, t0_tmp_mlp, ctx)
+            return tokens
+
+        tokens = self.cached_blocks(tokens, t_mlp, x_mask, self.blocks[0], blocks)
 
         # The reference passes t without data_info but t0 with it.
         tokens = self.final_layer(tokens, t, x_mask, t0_spc, frames)

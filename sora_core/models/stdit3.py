@@ -49,6 +49,8 @@ class STDiT3Block(DiTBlock):
 class STDiT3(STDiTBase):
     """Open-Sora 1.2's transformer (`STDiT3-XL/2`: hidden 1152, depth 28, 16 heads)."""
 
+    step_cacheable = True  # its block loop goes through `cached_blocks`
+
     opensora_version = "1.2"
     DEFAULTS = STDIT3_DEFAULTS
 
@@ -127,9 +129,14 @@ class STDiT3(STDiTBase):
 
         tokens = self.x_embedder(x)  # [B, N, C]
         tokens = (tokens.view(batch, frames, spatial, -1) + pos).flatten(1, 2)
-        for spatial_block, temporal_block in zip(self.spatial_blocks, self.temporal_blocks):
-            tokens = self.run_block(spatial_block, tokens, t_mlp, t0_mlp, ctx)
-            tokens = self.run_block(temporal_block, tokens, t_mlp, t0_mlp, ctx)
+
+        def blocks(tokens):
+            for spatial_block, temporal_block in zip(self.spatial_blocks, self.temporal_blocks):
+                tokens = self.run_block(spatial_block, tokens, t_mlp, t0_mlp, ctx)
+                tokens = self.run_block(temporal_block, tokens, t_mlp, t0_mlp, ctx)
+            return tokens
+
+        tokens = self.cached_blocks(tokens, t_mlp, x_mask, self.spatial_blocks[0], blocks)
 
         tokens = self.final_layer(tokens, t, x_mask, t0, frames)  # [B, N, pt*ph*pw*Cout]
         return self.to_latent(tokens, grid, latent_thw)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..acceleration.step_cache import StepCache
 from ..conditioning import (
     LongVideoSettings,
     LoopRecord,
@@ -34,13 +35,15 @@ LoopStepCallback = Callable[[int, SamplerStep], None]
 
 @dataclass
 class GenerationModels:
-    """The four parts of a generation run and where they work."""
+    """The four parts of a generation run, where they work, and the transformer's step cache
+    (off by default; it counts transformer calls and sampling time either way)."""
 
     transformer: torch.nn.Module
     vae: object
     text_encoder: object
     sampler: Sampler
     placement: Placement = field(default_factory=Placement)
+    step_cache: StepCache = field(default_factory=StepCache)
 
     @property
     def release(self) -> str:
@@ -162,6 +165,7 @@ def generate_batch(
                 model_kwargs=model_kwargs,
                 callback=step_callback,
                 guidance_scale=settings.guidance_scale,
+                step_cache=models.step_cache,
             )
 
     result = generate_long_video(

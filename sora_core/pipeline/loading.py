@@ -94,8 +94,10 @@ def load_generation_models(
         raise CheckpointError(
             "model.from_pretrained is not set: give the transformer checkpoint with --ckpt-path"
         )
-    release = model_class(model_type)[0].opensora_version
-    if release == "1.0" and latent_size is not None:
+    cls = model_class(model_type)[0]
+    release = cls.opensora_version
+    if hasattr(cls, "reset_position_tables") and latent_size is not None:
+        # Fixed sin-cos tables (STDiT 1.0, DiT, Latte, PixArt): built for this run's latent.
         model_config.setdefault("input_size", tuple(latent_size))
     transformer = load_transformer(
         source,

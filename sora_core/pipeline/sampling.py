@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from ..acceleration.step_cache import StepCache
+from ..errors import MaskStrategyError
 from ..geometry import prepare_multi_resolution_info
 from ..samplers import NoiseSource, Sampler, StepCallback, TextConditioning, as_noise_source
 
@@ -35,6 +37,19 @@ def size_conditioning(
     )
 
 
+def model_frame_mask(model, frame_mask: "torch.Tensor | None") -> "torch.Tensor | None":
+    """The frame mask `model` is called with: DiT, Latte and PixArt take none (the reference's
+    samplers only run them without one), so they cannot keep conditioning frames."""
+    if getattr(model, "takes_frame_mask", True) or frame_mask is None:
+        return frame_mask
+    if not bool(frame_mask.bool().all()):
+        raise MaskStrategyError(
+            f"{type(model).__name__} generates every frame: it cannot keep conditioning frames "
+            "(reference images or videos, mask strategies); use an STDiT model for those"
+        )
+    return None
+
+
 def draw_latent(
     noise: NoiseSource,
     batch_size: int,
@@ -58,25 +73,30 @@ def sample_latent(
     always_mask: bool = True,
     callback: "StepCallback | None" = None,
     guidance_scale: "float | None" = None,
+    step_cache: "StepCache | None" = None,
 ) -> torch.Tensor:
     """Denoise one clip `latent` (B, C, T, H, W), conditions already written in.
 
     `frame_mask` (B, T) is the per-frame edit ratio the mask strategy gave
     (`conditioning.apply_mask_strategy`). `always_mask` passes an all-ones mask when nothing
     is conditioned, as Open-Sora 1.2's inference does (its sampler then draws noise at every
-    step); `model_kwargs` are the size arguments of `size_conditioning`. Returns the float32
-    latent.
+    step); `model_kwargs` are the size arguments of `size_conditioning`.
+    `step_cache` counts the transformer calls and sampling time, and skips calls when its
+    threshold is set. Returns the float32 latent.
     """
     if frame_mask is None and always_mask:
         frame_mask = torch.ones(latent.shape[0], latent.shape[2], device=latent.device)
+    frame_mask = model_frame_mask(model, frame_mask)
     text = TextConditioning.from_mapping(text)
-    return sampler.sample(
-        model,
-        latent,
-        text,
-        model_kwargs=dict(model_kwargs or {}),
-        frame_mask=frame_mask,
-        noise=as_noise_source(noise),
-        callback=callback,
-        guidance_scale=guidance_scale,
-    )
+    step_cache = step_cache or StepCache()
+    with step_cache.session(model, sampler.model_calls):
+        return sampler.sample(
+            model,
+            latent,
+            text,
+            model_kwargs=dict(model_kwargs or {}),
+            frame_mask=frame_mask,
+            noise=as_noise_source(noise),
+            callback=callback,
+            guidance_scale=guidance_scale,
+        )

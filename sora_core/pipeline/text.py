@@ -16,10 +16,14 @@ from ..text import PreparedPrompts, null_captions
 
 @dataclass(frozen=True)
 class EncodedTexts:
-    """One encoder call's output: `y` (B, 1, L, D) and the token `mask` (B, L) or None."""
+    """One encoder call's output: `y` (B, 1, L, D) and the token `mask` (B, L) or None.
+
+    A class encoder (DiT / Latte) gives class ids `y` (B,) and its null class `y_null` (B,).
+    """
 
     y: torch.Tensor
     mask: "torch.Tensor | None"
+    y_null: "torch.Tensor | None" = None
 
     def with_null_caption(
         self, null_source, device: "torch.device | None" = None
@@ -28,7 +32,10 @@ class EncodedTexts:
         transformer, its `y_embedder` or `y_embedding`) that classifier-free guidance uses."""
         y = self.y if device is None else self.y.to(device)
         mask = self.mask if device is None or self.mask is None else self.mask.to(device)
-        null = null_captions(null_source, y.shape[0], y.shape[2])
+        if self.y_null is not None:
+            null = self.y_null
+        else:
+            null = null_captions(null_source, y.shape[0], y.shape[2])
         return TextConditioning(y=y, y_null=null.to(device=y.device, dtype=y.dtype), mask=mask)
 
 
@@ -68,7 +75,9 @@ def encode_texts(
     y = encoded["y"]
     device = y.device if device is None else device
     mask = encoded.get("mask")
-    return EncodedTexts(y=y.to(device), mask=None if mask is None else mask.to(device))
+    # Class ids come with the encoder's own null class instead of a learned null caption.
+    null = None if y.is_floating_point() else text_encoder.null(len(texts)).to(device)
+    return EncodedTexts(y=y.to(device), mask=None if mask is None else mask.to(device), y_null=null)
 
 
 def encode_prompts(

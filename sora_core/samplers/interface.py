@@ -21,6 +21,7 @@ class TextConditioning:
 
     `y` (B, 1, L, D); `mask` (B, L) token mask or None; `y_null` (B, 1, L, D), the transformer's
     learned null embedding repeated per sample (not the encoding of an empty prompt).
+    Class-conditional models (DiT, Latte) take integer class ids `y` (B,) and the null class.
     """
 
     y: torch.Tensor
@@ -28,7 +29,10 @@ class TextConditioning:
     mask: torch.Tensor | None = None
 
     def __post_init__(self):
-        if self.y.dim() != 4 or self.y_null.shape[1:] != self.y.shape[1:]:
+        class_ids = not self.y.is_floating_point() and self.y.dim() == 1
+        if class_ids and self.y_null.dim() == 1:
+            pass
+        elif self.y.dim() != 4 or self.y_null.shape[1:] != self.y.shape[1:]:
             raise ConfigError(
                 f"text conditioning: y {tuple(self.y.shape)} and y_null {tuple(self.y_null.shape)} "
                 "must both be (B, 1, L, D) with the same L and D"
@@ -116,6 +120,11 @@ class Sampler(ABC):
 
     num_sampling_steps: int
     cfg_scale: float
+
+    @property
+    def model_calls(self) -> int:
+        """Model calls one `sample` makes (each a guided batch of 2B under CFG)."""
+        return self.num_sampling_steps
 
     def sample(
         self,

@@ -186,6 +186,11 @@ class RectifiedFlowHeun(RectifiedFlow):
     Open-Sora's outputs. Same config keys, timesteps, guidance and conditioning frames.
     """
 
+    @property
+    def model_calls(self) -> int:
+        """Two calls per step, one on the last."""
+        return 2 * self.num_sampling_steps - 1
+
     def _step(
         self,
         z: torch.Tensor,

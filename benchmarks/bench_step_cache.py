@@ -1,0 +1,134 @@
+"""Step caching (TeaCache) against the uncached run: calls saved, speed-up, PSNR and latent
+relative L2, on random-weight models at 30 rectified-flow steps with CFG 7.
+
+Two transformers: the demo's toy STDiT3 (64 wide, with the demo VAE decoding) and an
+STDiT3 of XL/2 width (1152, 16 heads, reduced depth) whose latents the same VAE decodes.
+Each threshold runs the same seed and noise; the uncached run also records the calibration
+pairs and prints the polynomial fitted to them beside TeaCache's published one.
+
+    python benchmarks/bench_step_cache.py --thresholds 0.1 0.2 0.3 --repeats 3
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from sora_core.acceleration import StepCache, calibrate  # noqa: E402
+from sora_core.checkpoints import build_model  # noqa: E402
+from sora_core.pipeline import (  # noqa: E402
+    Placement,
+    decode_latent,
+    sample_latent,
+    size_conditioning,  # noqa: E402
+)
+from sora_core.pipeline.demo import DEMO_CONFIG  # noqa: E402
+from sora_core.samplers import build_scheduler  # noqa: E402
+from sora_core.vae import build_vae  # noqa: E402
+
+TEXT_TOKENS = 300
+
+
+def psnr(video: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB of frames in [-1, 1] (clamped, peak-to-peak 2)."""
+    error = (video.clamp(-1, 1) - reference.clamp(-1, 1)).pow(2).mean().item()
+    return float("inf") if error == 0 else 10 * torch.log10(torch.tensor(4.0 / error)).item()
+
+
+def transformer(width: str, depth: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if width == "demo":
+        return build_model(DEMO_CONFIG["model"]).eval()
+    config = {"type": "STDiT3", "hidden_size": 1152, "num_heads": 16, "depth": depth}
+    return build_model({**config, "model_max_length": TEXT_TOKENS}).eval()
+
+
+def run(model, vae, latent_size, frames, steps, cache, seed=0):
+    """(seconds, latent, decoded video) of one sampling run with `cache`."""
+    channels = model.config["caption_channels"]
+    text = {
+        "y": torch.randn(1, 1, TEXT_TOKENS, channels, generator=torch.Generator().manual_seed(1)),
+        "y_null": model.y_embedder.y_embedding[None, None],
+        "mask": torch.ones(1, TEXT_TOKENS, dtype=torch.long),
+    }
+    sampler = build_scheduler(
+        {"type": "rflow", "num_sampling_steps": steps, "cfg_scale": 7.0,
+         "use_timestep_transform": True}, opensora_version="1.2",
+    )  # fmt: skip
+    latent = torch.randn(1, 4, *latent_size, generator=torch.Generator().manual_seed(seed))
+    height, width = latent_size[1] * 8, latent_size[2] * 8
+    started = time.perf_counter()
+    out = sample_latent(
+        model, sampler, text, latent, noise=seed,
+        model_kwargs=size_conditioning(1, (height, width), frames, 24), step_cache=cache,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    video = decode_latent(vae, out, Placement.create("cpu", "fp32"), frames)
+    return seconds, out, video
+
+
+def main(argv: "list[str] | None" = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=["demo", "xl"], choices=["demo", "xl"])
+    parser.add_argument("--xl-depth", type=int, default=2, help="STDiT3 block pairs at XL width")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--frames", type=int, default=51, help="pixel frames (51: 15 latent)")
+    parser.add_argument("--latent-hw", type=int, nargs=2, default=(18, 32), metavar=("H", "W"))
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs (median reported)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    vae = build_vae(DEMO_CONFIG["vae"]).eval()
+    latent_frames = vae.get_latent_size([args.frames, 8, 8])[0]
+    latent_size = (latent_frames, *args.latent_hw)
+    print(
+        f"machine: cpu, {args.threads} thread(s); latent {latent_size} (B=1, CFG batch 2), "
+        f"{args.steps} rflow steps, median of {args.repeats} run(s)"
+    )
+    print("| model | threshold | transformer calls | speed-up | PSNR (dB) | latent rel. L2 |")
+    print("|---|---|---|---|---|---|")
+    for name in args.models:
+        model = transformer(name, args.xl_depth)
+        label = (
+            "demo STDiT3 (64 wide)"
+            if name == "demo"
+            else f"STDiT3 1152 wide, depth {args.xl_depth}"
+        )
+        with torch.no_grad():
+            run(model, vae, latent_size, args.frames, 2, StepCache())  # warm-up
+            plain_times, recorder = [], StepCache(record=True)
+            for _ in range(args.repeats):
+                seconds, plain_latent, plain_video = run(
+                    model, vae, latent_size, args.frames, args.steps, recorder
+                )
+                plain_times.append(seconds)
+            base = statistics.median(plain_times)
+            print(f"| {label} | off | {args.steps} | 1.00x ({base:.1f} s) | - | - |")
+            for threshold in args.thresholds:
+                times = []
+                for _ in range(args.repeats):
+                    cache = StepCache(threshold)
+                    seconds, latent, video = run(
+                        model, vae, latent_size, args.frames, args.steps, cache
+                    )
+                    times.append(seconds)
+                rel = ((latent - plain_latent).norm() / plain_latent.norm()).item()
+                print(
+                    f"| {label} | {threshold:g} | {cache.computed} | "
+                    f"{base / statistics.median(times):.2f}x | {psnr(video, plain_video):.1f} | "
+                    f"{rel:.2e} |"
+                )
+        pairs = recorder.changes[: args.steps - 1]
+        fitted = calibrate([a for a, _ in pairs], [b for _, b in pairs])
+        print(f"  {label}: polynomial fitted to its own calls: {[f'{c:.4g}' for c in fitted]}")
+
+
+if __name__ == "__main__":
+    main()
