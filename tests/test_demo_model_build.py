@@ -101,7 +101,7 @@ def fake_training_run(root, text_encoder_dir, steps=(100, 200)):
     (experiment / "log.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5}) + "\n")
     config = root / "train.py"
     config.write_text(
-        "num_frames = 8\nimage_size = (64, 64)\n"
+        'dataset = dict(type="VideoTextDataset", num_frames=8, image_size=(64, 64))\n'
         f"model = dict({', '.join(f'{k}={v!r}' for k, v in TINY_MODEL.items())})\n"
         'vae = dict(type="VideoAutoencoderKL", from_pretrained="unused")\n'
         'text_encoder = dict(type="t5", from_pretrained="unused", model_max_length=16)\n'
@@ -118,7 +118,7 @@ def test_export_ships_the_latest_ema_in_fp16_with_matching_hashes(tmp_path, text
     )
     assert provenance["checkpoint"] == "epoch0-global_step200"
     assert provenance["transformer_log"] == [{"step": 1, "loss": 0.5}]
-    assert provenance["config"]["num_frames"] == 8
+    assert provenance["config"]["dataset"]["num_frames"] == 8
     hashed = provenance["sha256"]
     assert set(hashed) >= {
         TRANSFORMER_FILE,

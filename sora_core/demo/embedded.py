@@ -50,10 +50,11 @@ def read_provenance(model_dir: Path = MODEL_DIR) -> dict:
 def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
     """An `opensora-generate` config for the embedded model, at its trained size and length."""
     trained = read_provenance(model_dir)["config"]
+    frames = trained["dataset"]["num_frames"]
     model = {key: value for key, value in trained["model"].items() if key != "from_pretrained"}
     return {
-        "image_size": tuple(trained["image_size"]),
-        "num_frames": trained["num_frames"],
+        "image_size": tuple(trained["dataset"]["image_size"]),
+        "num_frames": frames,
         "fps": trained["fps"],
         "frame_interval": 1,
         "save_dir": "./samples",
@@ -61,7 +62,7 @@ def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
         "batch_size": 1,
         "dtype": "fp32",
         "device": "cpu",
-        "condition_frame_length": max(1, trained["num_frames"] // 4),
+        "condition_frame_length": max(1, frames // 4),
         "model": {**model, "from_pretrained": str(model_dir / TRANSFORMER_FILE)},
         "vae": {**trained["vae"], "from_pretrained": str(model_dir / VAE_DIR)},
         "text_encoder": {
