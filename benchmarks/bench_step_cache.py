@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from sora_core.acceleration import StepCache, calibrate  # noqa: E402
-from sora_core.checkpoints import build_model  # noqa: E402
+from sora_core.checkpoints import build_model, build_vae  # noqa: E402
 from sora_core.pipeline import (  # noqa: E402
     Placement,
     decode_latent,
@@ -28,7 +28,6 @@ from sora_core.pipeline import (  # noqa: E402
 )
 from sora_core.pipeline.demo import DEMO_CONFIG  # noqa: E402
 from sora_core.samplers import build_scheduler  # noqa: E402
-from sora_core.vae import build_vae  # noqa: E402
 
 TEXT_TOKENS = 300
 

@@ -31,14 +31,17 @@ def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
     return (LoadedTransformer(model_name, model.opensora_version, manage(model, devices)),)
 
 
-def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int) -> tuple:
-    """Load an SD VAE (1.0/1.1) or the 1.2 VAE; tile_size 0 decodes whole frames."""
+def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int = 0) -> tuple:
+    """Load an SD VAE (1.0/1.1) or the 1.2 VAE; tile_size 0 decodes whole frames.
+
+    `tile_overlap` is deprecated and ignored: tiles are exact. The widget stays so that
+    saved workflows, which store widget values by position, keep loading."""
     from sora_core.checkpoints import load_vae as load
 
     path = resolve_model("vae", vae_name)
     devices = model_devices("vae")
     vae = load(path, dtype=_dtype(dtype), device=str(devices[1]))
-    vae.set_tiling(tile_size or None, tile_overlap if tile_size else None)
+    vae.set_tiling(tile_size or None)
     return (LoadedVAE(vae_name, manage(vae, devices)),)
 
 
@@ -60,17 +63,10 @@ def load_text_encoder(t5_name: str, dtype: str, device: str, max_length: int) ->
     return (LoadedTextEncoder(t5_name, encoder, manage(encoder.model, devices)),)
 
 
-def check_tiling(tile_size: "int | None", tile_overlap: "int | None") -> "bool | str":
-    """Tiles of at least 2 cells, overlapping by less than their size (0 = untiled)."""
-    if tile_size is None or tile_overlap is None or tile_size == 0:
-        return True
-    if tile_size < 2:
+def check_tiling(tile_size: "int | None") -> "bool | str":
+    """Tiles of at least 2 cells (0 = untiled)."""
+    if tile_size == 1:
         return "tile_size: 1 is too small; use 0 (whole frames) or at least 2 latent cells"
-    if tile_overlap >= tile_size:
-        return (
-            f"tile_overlap: {tile_overlap} must be smaller than tile_size ({tile_size}), "
-            "or set tile_size to 0"
-        )
     return True
 
 
@@ -141,9 +137,8 @@ VAE_LOADER = NodeSpec(
         Input(
             "tile_overlap",
             INT,
-            "Kept for older workflows: tiles are exact (each reads its receptive-field halo "
-            "and whole-frame norm statistics), so overlap does not change the result; must be "
-            "below tile_size.",
+            "Deprecated, ignored: tiles are exact (each reads its receptive-field halo and "
+            "whole-frame norm statistics). Kept so that saved workflows load.",
             default=8,
             min=0,
             max=256,
@@ -152,7 +147,7 @@ VAE_LOADER = NodeSpec(
     ),
     outputs=(Output(VAE, "vae", "The VAE, with its latent format for previews."),),
     execute=load_vae,
-    validate=lambda tile_size=None, tile_overlap=None, **_: check_tiling(tile_size, tile_overlap),
+    validate=lambda tile_size=None, **_: check_tiling(tile_size),
 )
 
 TEXT_ENCODER_LOADER = NodeSpec(

@@ -81,9 +81,17 @@ def role_roots(role: str) -> "list[Path]":
 
 def _entries(root: Path) -> "list[str]":
     """Weights files and model folders under `root`, relative, `/`-separated."""
-    found = []
+    found, visited = [], set()
     for directory, subdirectories, files in os.walk(root, followlinks=True):
         here = Path(directory)
+        # Links are followed (models often live elsewhere), each real folder once: a link
+        # back to a parent would otherwise be walked until the path is too long.
+        status = os.stat(here)
+        identity = (status.st_dev, status.st_ino)
+        if identity in visited:
+            subdirectories.clear()
+            continue
+        visited.add(identity)
         relative = here.relative_to(root).as_posix()
         if here != root and any(marker in files for marker in FOLDER_MARKERS):
             found.append(relative + "/")

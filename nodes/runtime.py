@@ -2,8 +2,8 @@
 
 Inside ComfyUI: devices and memory from `comfy.model_management` (so `--cpu`, `--lowvram`
 and offloading apply), models wrapped in `ModelPatcher`, `comfy.utils.ProgressBar` with
-latent previews, and interruption between steps. Outside (tests, scripts) the same calls
-run on the CPU and report nothing. `comfy` modules are imported lazily, here only.
+latent previews, and interruption between steps and inside them (before every block).
+Outside (tests, scripts) the same calls run on the CPU and report nothing. `comfy` modules are imported lazily, here only.
 """
 
 from dataclasses import dataclass, replace
@@ -86,6 +86,24 @@ def load_together(*models: ManagedModel) -> torch.device:
     return models[0].load_device
 
 
+def _check_before_forward(module: torch.nn.Module, inputs) -> None:
+    check_interrupted()
+
+
+def interruptible(module: torch.nn.Module) -> torch.nn.Module:
+    """Check for Cancel before each block of `module` runs (every child of a ModuleList).
+
+    Between steps is not enough: one step of a large transformer, or one VAE decode of
+    hundreds of frames on a CPU, takes minutes. Blocks are coarse enough for the check
+    (a lock and a flag) to cost nothing measurable.
+    """
+    for child in module.modules():
+        if isinstance(child, torch.nn.ModuleList):
+            for block in child:
+                block.register_forward_pre_hook(_check_before_forward)
+    return module
+
+
 def _wear_loras(model: ManagedModel) -> None:
     """Outside ComfyUI: take off the adapters of an earlier chain, put on this value's."""
     from sora_core.lora import LoRALinear, apply_lora, remove_lora
@@ -135,6 +153,7 @@ def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]"
     if patcher_module is None:
         return ManagedModel(module)
     load_device, offload_device = devices
+    interruptible(module)
     module.to(offload_device)
     patcher = patcher_module.ModelPatcher(
         _Holder(module, offload_device), load_device=load_device, offload_device=offload_device

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from sora_core.aspect_tables import ASPECT_RATIO_MAP, ASPECT_RATIOS
 from sora_core.conditioning import LongVideoSettings
-from sora_core.errors import ConfigError, MaskStrategyError
-from sora_core.geometry import get_image_size
+from sora_core.errors import ConfigError, MaskStrategyError, VideoShapeError
+from sora_core.geometry import MAX_FRAMES, get_image_size
 from sora_core.samplers import SCHEDULER_TYPES, GeneratorNoise, SamplerStep, build_scheduler
 
 from .runtime import Progress, intermediate_device, load_together, previews_enabled
@@ -49,7 +49,16 @@ def clip_size(resolution: str, aspect_ratio: str, width: int, height: int) -> "t
 
 def frame_count(num_frames: int, duration: float, fps: float) -> int:
     """Frames to generate: `duration` seconds at `fps` when given, else `num_frames`."""
-    return max(1, round(duration * fps)) if duration > 0 else num_frames
+    if duration <= 0:
+        return num_frames
+    frames = max(1, round(duration * fps))
+    if frames > MAX_FRAMES:
+        raise VideoShapeError(
+            f"duration: {duration:g} s at {fps:g} fps is {frames} frames; a clip has at most "
+            f"{MAX_FRAMES} (e.g. {MAX_FRAMES // max(1, round(fps)):g} s at {fps:g} fps). "
+            "For longer videos use the Long Video node's loops"
+        )
+    return frames
 
 
 def build_sampler(sampler_name: str, steps: int, cfg: float, version: str):
@@ -281,7 +290,7 @@ def _clip_inputs() -> "tuple[Input, ...]":
             "Frames per clip (1.2: 51 = 2 s at 24 fps; 1 = an image).",
             default=51,
             min=1,
-            max=1024,
+            max=MAX_FRAMES,
             step=1,
         ),
         Input(

@@ -22,6 +22,9 @@ TEMPORAL_DOWNSAMPLE = 4
 SPATIAL_DOWNSAMPLE = 8
 
 # Open-Sora Plan v1.3: accepted pixel budgets for arbitrary input sizes, and the crop stride.
+# Frames of one clip: 42 s at 24 fps, far past the 16 s Open-Sora 1.2 was trained on; more
+# is a typo (or duration x fps gone wrong) that would run for hours.
+MAX_FRAMES = 1024
 MAX_HXW_RANGE = (102_400, 236_544)
 DEFAULT_MAX_HXW = 236_544
 PLAN_SPATIAL_STRIDE = 32

@@ -14,6 +14,9 @@ from .errors import PromptError
 
 PROMPT_JSON_KEYS = ("reference_path", "mask_strategy")
 LOOP_PROMPT_PREFIX = "|0|"
+# Long videos stop here: 1000 clips of Open-Sora 1.2 (about 4 s each) is over an hour.
+MAX_LOOPS = 1000
+_LOOP_INDEX = re.compile(r"\s*([0-9]{1,9})\s*")  # ASCII digits: int() also takes '²'-likes
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,10 @@ def extract_prompt_json(prompt: str) -> "tuple[str, PromptExtras]":
         return prompt, PromptExtras()
     try:
         extras = json.loads(parts[1])
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
         raise PromptError(
-            f"prompt {prompt!r}: the JSON after the text is malformed: {error}"
-        ) from error
+            f"prompt {_shown(prompt)}: the JSON after the text is malformed: {error}"
+        ) from None
     if not isinstance(extras, dict):
         raise PromptError(f"prompt {prompt!r}: the JSON after the text must be an object")
     unknown = sorted(set(extras) - set(PROMPT_JSON_KEYS))
@@ -68,16 +71,27 @@ def extract_json_from_prompts(
 def _loop_fields(prompt: str) -> "list[str]":
     fields = prompt.split("|")[1:]
     for position in range(0, len(fields), 2):
-        if not fields[position].strip().isdigit():
+        index = _LOOP_INDEX.fullmatch(fields[position])
+        if not index:
             raise PromptError(
-                f"per-loop prompt {prompt!r}: {fields[position]!r} is not a loop index; "
-                "expected |<loop>|<text>|<loop>|<text>... with loop indices 0, 1, 2, ..."
+                f"per-loop prompt {_shown(prompt)}: {_shown(fields[position])} is not a loop "
+                "index; expected |<loop>|<text>|<loop>|<text>... with loop indices 0, 1, 2, ..."
+            )
+        if int(index[1]) >= MAX_LOOPS:
+            raise PromptError(
+                f"per-loop prompt {_shown(prompt)}: loop index {int(index[1])} is out of "
+                f"range; a long video has at most {MAX_LOOPS} loops (0 to {MAX_LOOPS - 1})"
             )
     if len(fields) % 2:
         raise PromptError(
-            f"per-loop prompt {prompt!r}: loop index {fields[-1]!r} has no text after it"
+            f"per-loop prompt {_shown(prompt)}: loop index {fields[-1]!r} has no text after it"
         )
     return fields
+
+
+def _shown(text: str) -> str:
+    """`text` for a message: whole when short, else its start and length."""
+    return repr(text) if len(text) <= 200 else f"{text[:100]!r}... ({len(text)} characters)"
 
 
 def split_loop_prompt(prompt: str) -> "tuple[list[str], list[int] | None]":
@@ -101,14 +115,16 @@ def prompt_for_loop(prompt: str, loop_index: int) -> str:
         return prompt
     fields = _loop_fields(prompt)
     # Each text covers the loops up to the next index; the last covers every later loop.
-    per_loop: list[str] = []
+    # The reference lists one text per loop and indexes that list; counting the loops each
+    # text covers gives the same answer (out-of-order indices included) without the list.
+    covered = 0
     for position in range(0, len(fields), 2):
         start = int(fields[position])
         end = int(fields[position + 2]) if position + 2 < len(fields) else loop_index + 1
-        per_loop.extend([fields[position + 1]] * (end - start))
-    if loop_index >= len(per_loop):
-        raise PromptError(f"per-loop prompt {prompt!r} gives no text for loop {loop_index}")
-    return per_loop[loop_index]
+        covered += max(0, end - start)
+        if loop_index < covered:
+            return fields[position + 1]
+    raise PromptError(f"per-loop prompt {_shown(prompt)} gives no text for loop {loop_index}")
 
 
 def prompts_for_loop(prompts: "list[str]", loop_index: int) -> "list[str]":

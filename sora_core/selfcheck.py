@@ -78,8 +78,8 @@ def main(argv: "list[str] | None" = None) -> int:
     args = parser.parse_args(argv)
 
     print(
-        "comfyui-opensora self-check (no model weights are loaded; video generation "
-        "arrives with the pipeline and demo model)"
+        "comfyui-opensora self-check: what a generation needs besides model weights "
+        "(`opensora-generate` makes a video)"
     )
     versions = check_imports()
     print("  imports  : " + ", ".join(f"{name} {version}" for name, version in versions.items()))

@@ -156,3 +156,20 @@ def first_divergence(sidecar: dict, seen: dict, tensors: dict) -> str:
         if not torch.allclose(ours.float(), ref.float(), atol=1e-5, rtol=1e-5):
             return f"{key}: max abs diff {err:.3g}"
     return "every debug activation matches; the divergence is after the last one"
+
+
+def check_against_reference(case: str, sidecar: dict, model, call, tensors: dict) -> None:
+    """Run `call()` (the model's forward) and compare with `output.out`; on a mismatch, name
+    the first `debug.*` activation that differs."""
+    names = [key.removeprefix("debug.") for key in sidecar["debug_tensors"]]
+    seen = record_first_outputs(model, names)
+    with torch.no_grad():
+        out = call()
+    expected = tensors["output.out"]
+    if out.shape != expected.shape or not torch.allclose(out, expected, atol=1e-5, rtol=1e-5):
+        pytest.fail(
+            f"{case}: output differs from the reference (max abs diff "
+            f"{(out - expected).abs().max().item() if out.shape == expected.shape else 'shape'}); "
+            f"first diverging activation: {first_divergence(sidecar, seen, tensors)}"
+        )
+    assert_close(out, expected, what=case)

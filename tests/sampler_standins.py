@@ -3,6 +3,8 @@ and `standin_text_encoder`), and a noise source that replays recorded draws in o
 
 import torch
 
+from sora_core.samplers import TextConditioning, as_noise_source
+
 
 class StandinModel:
     """eps = A x + k tf x + (ybar P)(1 - tf) + bias, var = tanh(V x); records every call."""
@@ -104,3 +106,21 @@ class RecordingNoise:
 
     def randint(self, high, shape, device):
         return self._keep(self.source.randint(high, shape, device))
+
+
+def reference_sample(
+    sampler, model, text_encoder, z, prompts, additional_args=None, mask=None, noise=None
+):
+    """The reference's `scheduler.sample(model, text_encoder, z, prompts, ...)` call: the
+    prompts encoded by `text_encoder` with its `null(n)`; `z` the initial latent or (as in
+    Open-Sora 1.0) its per-sample size (C, T, H, W), then drawn from `noise` first."""
+    noise = as_noise_source(noise)
+    encoded = text_encoder.encode(list(prompts))
+    text = TextConditioning(
+        y=encoded["y"], y_null=text_encoder.null(len(prompts)), mask=encoded.get("mask")
+    )
+    if not isinstance(z, torch.Tensor):
+        z = noise.randn((len(prompts), *z), torch.device("cpu"))
+    return sampler.sample(
+        model, z, text, model_kwargs=dict(additional_args or {}), frame_mask=mask, noise=noise
+    )

@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sora_core.checkpoints import read_safetensors_shapes, read_state_dict
+from sora_core.checkpoints import read_folder_config, read_safetensors_shapes, read_state_dict
 from sora_core.errors import CheckpointError
 
 
@@ -99,3 +99,80 @@ def test_shapes_come_from_the_header(tmp_path, weights):
         "blocks.0.weight": (3, 4),
         "blocks.1.bias": (5,),
     }
+
+
+@pytest.mark.parametrize(
+    ("shard", "message"),
+    [
+        ("model.safetensors.index.json", "names shard 'model.safetensors.index.json'"),
+        ("other.safetensors.index.json", "names shard"),
+        ("../outside.safetensors", "index's own folder"),
+        ("/tmp/outside.safetensors", "index's own folder"),
+        ("C:outside.safetensors", "index's own folder"),
+        ("..\\outside.safetensors", "index's own folder"),
+    ],
+)
+def test_shard_index_is_confined_to_its_folder(tmp_path, weights, shard, message):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_file(weights, tmp_path / "outside.safetensors")
+    (folder / "other.safetensors.index.json").write_text('{"weight_map": {}}')
+    index = {"weight_map": {"blocks.0.weight": shard}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(CheckpointError, match=message):
+        read_state_dict(folder)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1, 2]", "holds a JSON list"),
+        ('{"weight_map": [1]}', "must map tensor names"),
+        ('{"weight_map": {"a": 3}}', "must map tensor names"),
+        ("[" * 100_000 + "]" * 100_000, "not a valid JSON"),
+    ],
+)
+def test_malformed_shard_index_is_named(tmp_path, text, message):
+    (tmp_path / "model.safetensors.index.json").write_text(text)
+    with pytest.raises(CheckpointError, match=message):
+        read_state_dict(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[1, 2]", "holds a JSON list"),
+        (b'{"depth": 2, "name": "\xff\xfe"}', "not a valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not a valid JSON"),
+    ],
+)
+def test_folder_config_that_is_not_an_object_is_named(tmp_path, content, message):
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        read_folder_config(tmp_path)
+
+
+@pytest.mark.parametrize("stored", [[torch.zeros(2)], 5, "weights"])
+def test_pickle_holding_no_dict_is_named(tmp_path, stored):
+    torch.save(stored, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match=f"holds a {type(stored).__name__}, not a state dict"):
+        read_state_dict(tmp_path / "odd.pt")
+
+
+def test_pickle_integer_keys_are_left_out(tmp_path):
+    weight = torch.ones(2)
+    torch.save({0: torch.zeros(1), "model": {"w": weight, 1: {}}}, tmp_path / "odd.pt")
+    loaded = read_state_dict(tmp_path / "odd.pt")
+    assert list(loaded) == ["model"] and list(loaded["model"]) == ["w"]
+    assert torch.equal(loaded["model"]["w"], weight)
+
+
+def test_pickles_are_refused_under_a_torch_that_weights_only_cannot_protect(
+    tmp_path, weights, monkeypatch
+):
+    torch.save(weights, tmp_path / "w.pt")
+    monkeypatch.setattr(torch, "__version__", "2.5.1+cu121")
+    with pytest.raises(CheckpointError, match=r"torch 2.5.1\+cu121 .*CVE-2025-32434.*torch>=2.6"):
+        read_state_dict(tmp_path / "w.pt")
+    save_file(weights, tmp_path / "w.safetensors")  # safetensors stay readable
+    _same(read_state_dict(tmp_path / "w.safetensors"), weights)

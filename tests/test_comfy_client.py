@@ -4,6 +4,8 @@ import base64
 import hashlib
 import json
 import queue
+import re
+import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +16,7 @@ from workflow_graphs import WORKFLOWS_DIR
 
 from sora_core.comfy_client import ComfyClient, apply_overrides, read_prompt
 from sora_core.comfy_client.__main__ import main
-from sora_core.comfy_client.websocket import GUID, PING
+from sora_core.comfy_client.websocket import GUID, PING, WebSocket, WebSocketError
 from sora_core.errors import ConfigError, RemoteError
 
 VIDEO_BYTES = b"\x00\x00\x00\x18ftypmp42 a saved video"
@@ -223,3 +225,167 @@ def test_files_outside_the_output_folder_are_refused(tmp_path):
     entry = {"filename": "x.mp4", "subfolder": "../..", "type": "output"}
     with pytest.raises(RemoteError, match="outside"):
         ComfyClient("http://127.0.0.1:9").download(entry, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"filename": "C:evil.txt"},
+        {"filename": "\\evil.txt"},
+        {"filename": "x.mp4", "subfolder": "C:"},
+        {"filename": "x.mp4", "subfolder": "..\\.."},
+        {"filename": "x.mp4", "subfolder": "opensora\\..\\.."},
+        {"filename": ".."},
+        {"filename": "a/b.mp4"},
+        {"filename": "x.mp4\x00.txt"},
+        {"filename": ["x.mp4"]},
+    ],
+)
+def test_windows_style_and_malformed_names_are_refused_on_every_system(entry, tmp_path):
+    with pytest.raises(RemoteError, match="saved outside|must be text"):
+        ComfyClient("http://127.0.0.1:9").download(entry, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_download_over_the_size_limit_stops_and_leaves_no_file(server, tmp_path):
+    with pytest.raises(RemoteError, match="over 10 bytes"):
+        ComfyClient(_url(server)).download(SAVED, tmp_path, max_bytes=10)
+    assert list((tmp_path / "opensora").iterdir()) == []
+
+
+class Malformed(BaseHTTPRequestHandler):
+    """A server answering every request with the bytes in `server.reply`."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = self.server.reply
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.do_GET()
+
+
+@pytest.mark.parametrize(
+    ("call", "reply"),
+    [
+        ("queue", b"<html>not json</html>"),
+        ("queue", b"[1, 2]"),
+        ("queue", b'{"number": 0}'),
+        ("queue", b"[" * 100_000 + b"]" * 100_000),
+        ("saved_files", b"[]"),
+        ("saved_files", b'{"p1": {"outputs": []}}'),
+        ("saved_files", b'{"p1": "done"}'),
+        ("upload", b'{"subfolder": ""}'),
+    ],
+)
+def test_malformed_server_replies_are_remote_errors(call, reply, tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Malformed)
+    httpd.reply = reply
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    client = ComfyClient(_url(httpd))
+    image = tmp_path / "mine.png"
+    image.write_bytes(b"\x89PNG")
+    arguments = {"queue": ({},), "saved_files": ("p1",), "upload": (image,)}[call]
+    try:
+        with pytest.raises(RemoteError, match="reply"):
+            getattr(client, call)(*arguments)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_history_entries_of_the_wrong_shape_are_skipped(tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Malformed)
+    httpd.reply = json.dumps(
+        {"p1": {"outputs": {"7": {"images": "x"}, "8": [1], "9": {"videos": [SAVED, 3]}}}}
+    ).encode()
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert ComfyClient(_url(httpd)).saved_files("p1") == [SAVED]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _raw_websocket_server(send) -> "tuple[str, threading.Thread]":
+    """A one-connection server that completes the upgrade (unless told not to), then `send`s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        connection, _ = listener.accept()
+        with connection, listener:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            key = re.search(rb"Sec-WebSocket-Key: (\S+)", request).group(1).decode()
+            send(connection, base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()))
+            connection.recv(1)  # hold the connection open until the client gives up
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"ws://127.0.0.1:{listener.getsockname()[1]}/ws", thread
+
+
+def _upgrade(connection, accept: bytes) -> None:
+    connection.sendall(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+
+
+def test_websocket_refuses_a_message_announced_over_the_limit():
+    def send(connection, accept):
+        _upgrade(connection, accept)
+        connection.sendall(struct.pack(">BBQ", 0x82, 127, 1 << 40))
+
+    url, thread = _raw_websocket_server(send)
+    client = WebSocket(url)
+    with pytest.raises(WebSocketError, match="over"):
+        client.receive(timeout=5)
+    client.close()
+    thread.join(5)
+
+
+def test_websocket_refuses_fragments_adding_up_over_the_limit():
+    def send(connection, accept):
+        _upgrade(connection, accept)
+        connection.sendall(_frame(2, b"x" * 60, final=False) + _frame(0, b"x" * 60))
+
+    url, thread = _raw_websocket_server(send)
+    client = WebSocket(url, max_message_bytes=100)
+    with pytest.raises(WebSocketError, match="over 100 bytes"):
+        client.receive(timeout=5)
+    client.close()
+    thread.join(5)
+
+
+def test_websocket_refuses_an_upgrade_reply_without_end():
+    def send(connection, accept):
+        connection.sendall(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X: y\r\n" * 20_000)
+
+    url, thread = _raw_websocket_server(send)
+    with pytest.raises(WebSocketError, match="no end"):
+        WebSocket(url, timeout=5)
+    thread.join(5)
+
+
+def test_websocket_reads_a_large_message_whole():
+    payload = bytes(range(256)) * 4096  # 1 MiB, arriving in many reads
+
+    def send(connection, accept):
+        _upgrade(connection, accept)
+        connection.sendall(struct.pack(">BBQ", 0x82, 127, len(payload)) + payload)
+
+    url, thread = _raw_websocket_server(send)
+    client = WebSocket(url)
+    assert client.receive(timeout=5) == (2, payload)
+    client.close()
+    thread.join(5)

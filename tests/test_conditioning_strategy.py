@@ -15,7 +15,7 @@ from sora_core.conditioning import (
     parse_mask_strategy,
     plan_conditions,
 )
-from sora_core.errors import MaskStrategyError, ReferenceMediaError
+from sora_core.errors import ConfigError, MaskStrategyError, ReferenceMediaError
 
 FIXTURE = "mask_strategy"
 
@@ -143,8 +143,9 @@ def test_records_print_as_the_documentation_writes_them():
     "strategy, field",
     [
         ("0,0,0,0,1,0,0", "1 to 6"),
-        ("0,x", "reference_index = 'x' is not an integer"),
-        ("0,0,0.5", "reference_start = '0.5' is not an integer"),
+        ("0,x", "reference_index = 'x' is not an integer; allowed: an integer >= 0"),
+        ("0,0,0.5", "reference_start = '0.5' is not an integer; allowed: an integer,"),
+        ("0,0,0,0,q", "length = 'q' is not an integer; allowed: an integer >= 1"),
         ("0;", "group 1 ''"),
         ("0,0,0,0,0", "length = 0 must be at least 1"),
         ("0,0,0,0,1,1.5", "edit_ratio = 1.5 must be a number in [0, 1]"),
@@ -159,7 +160,7 @@ def test_malformed_group_names_group_field_and_range(strategy, field):
 
 
 def test_record_fields_are_checked():
-    with pytest.raises(MaskStrategyError, match="target_start"):
+    with pytest.raises(MaskStrategyError, match="target_start = 1.5; allowed: an integer"):
         ConditionFrames(target_start=1.5)
     with pytest.raises(MaskStrategyError, match="edit_ratio"):
         ConditionFrames(edit_ratio=-0.1)
@@ -205,3 +206,26 @@ def test_reference_latent_of_the_wrong_size_is_named():
     z = torch.zeros(1, 4, 15, 2, 3)
     with pytest.raises(ReferenceMediaError, match="latent shape"):
         apply_mask_strategy(z, [[torch.zeros(4, 1, 4, 4)]], ["0"])
+
+
+def test_align_zero_is_a_named_error_not_a_division():
+    with pytest.raises(ConfigError, match="align = 0 must be None .* integer >= 1"):
+        LongVideoSettings(align=0)
+    with pytest.raises(MaskStrategyError, match="align = 0"):
+        plan_conditions("0", 15, [15], align=0)
+
+
+def test_error_in_a_long_strategy_stays_short():
+    # The whole strategy used to be formatted into every group's message: quadratic work,
+    # and a message as long as the input.
+    strategy = ";".join(["0,0,0,0,1,0.5"] * 20_000) + ";0,x"
+    with pytest.raises(MaskStrategyError, match="group 20000 '0,x'") as error:
+        parse_mask_strategy(strategy)
+    assert len(str(error.value)) < 400 and "(280003 characters)" in str(error.value)
+
+
+@pytest.mark.parametrize("strategy", ["0,0,0,99999999999", "0," + "9" * 5000, "0,0,0,0,2000000"])
+def test_positions_beyond_any_video_are_refused(strategy):
+    with pytest.raises(MaskStrategyError, match="out of range|not an integer") as error:
+        parse_mask_strategy(strategy)
+    assert len(str(error.value)) < 400

@@ -88,3 +88,76 @@ def test_inheritance_loop_is_an_error(tmp_path):
     _write(tmp_path, "b.py", '_base_ = "a.py"\n')
     with pytest.raises(ConfigError, match="loops back"):
         load_config(tmp_path / "a.py")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("num_frames = 10 ** 10 ** 10\n", r"10 \*\* 10000000000 is too big"),
+        ("x = 2 ** 300\n", "too big"),
+        ("x = (10 ** 70) * (10 ** 70)\n", "integer of .* bits is too big"),
+        ("prompt = ['a' * 10 ** 9]\n", "repeated 1000000000 times is too big"),
+        ("x = 'a' * 60000\ny = x + x\n", "str of 120000 items is too big"),
+        ("x = '%999999999d' % 1\n", "%-formatting is not allowed"),
+        ("x = " + "(" * 60 + "1" + ")" * 60 + " + " + " + ".join(["1"] * 200) + "\n", "deep"),
+        ("x = " + "-" * 100_000 + "1\n", "deep"),
+        ("x = " + "[" * 1000 + "]" * 1000 + "\n", "not valid Python|deep"),
+        ("x = 1 / 0\n", r"x = 1 / 0: ZeroDivisionError"),
+        ("x = 'a' - 1\n", "TypeError"),
+        ("x = [1][5]\n", "IndexError"),
+        ("x = {[1]: 2}\n", "TypeError"),
+        ("x = dict(1)\n", "TypeError"),
+    ],
+)
+def test_config_arithmetic_is_bounded_and_named(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, "c.py", text))
+
+
+def test_nothing_is_evaluated_in_a_file_that_will_be_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.py:2: Import"):
+        load_config(_write(tmp_path, "c.py", "x = 1 / 0\nimport os\n"))
+
+
+@pytest.mark.parametrize("bases", ["5", "[1, 2]", "dict(a=1)"])
+def test_base_must_name_files(tmp_path, bases):
+    with pytest.raises(ConfigError, match="_base_ = .* must be a file name or a list"):
+        load_config(_write(tmp_path, "c.py", f"_base_ = {bases}\n"))
+
+
+def test_each_base_file_is_read_once(tmp_path, monkeypatch):
+    from sora_core.cli import config_files
+
+    for level in range(10):
+        _write(tmp_path, f"l{level}.py", f"_base_ = ['l{level + 1}.py', 'l{level + 1}.py']\n")
+    _write(tmp_path, "l10.py", "seed = 7\n")
+    reads = []
+    read = config_files._read_python_config
+    monkeypatch.setattr(config_files, "_read_python_config", lambda p: reads.append(p) or read(p))
+    assert load_config(tmp_path / "l0.py") == {"seed": 7}
+    assert len(reads) == 11  # a diamond per level: 2**11 - 1 reads before
+
+
+def test_too_many_base_files_is_named(tmp_path):
+    for level in range(70):
+        _write(tmp_path, f"l{level}.py", f"_base_ = 'l{level + 1}.py'\n")
+    _write(tmp_path, "l70.py", "seed = 7\n")
+    with pytest.raises(ConfigError, match="more than 64 files"):
+        load_config(tmp_path / "l0.py")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("c.json", b'{"seed": ' + b"9" * 5000 + b"}", "not a usable JSON config"),
+        ("c.json", b'{"seed": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "not a usable JSON"),
+        ("c.py", b"seed = '\xff'\n", "not UTF-8"),
+        ("c.yaml", b"seed: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", "not .* YAML"),
+        ("c.py", b"# " + b"x" * (1 << 20) + b"\n", "a config file is at most"),
+    ],
+)
+def test_damaged_data_configs_are_named(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)

@@ -17,8 +17,13 @@ def _digests(root: Path) -> dict[str, str]:
 
 
 def test_bundled_fixtures_hold_every_index():
-    for index in ("stdit/index.json", "pipeline/MANIFEST.json", "checkpoints/index.json",
-                  "text/text_index.json", "zoo/index.json"):
+    for index in (
+        "stdit/index.json",
+        "pipeline/MANIFEST.json",
+        "checkpoints/index.json",
+        "text/text_index.json",
+        "zoo/index.json",
+    ):
         assert (BUNDLED_FIXTURES / index).is_file(), f"tests/fixtures/{index} is missing"
 
 

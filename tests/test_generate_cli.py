@@ -156,13 +156,23 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--num-frames", "8"], "use 1 (an image) or 17 or more"),
+        (
+            ["--num-frames", "8"],
+            "for clips of 2-16 frames, Open-Sora 1.2's timestep transform leaves no sampling "
+            "steps; use 1 (an image) or 17 or more",
+        ),
         (["--reference-path", "missing.png"], "does not exist"),
         (["--mask-strategy", "0,x"], "is not an integer"),
         (["--reference-path", "", "", "--prompt", "one"], "2 entries for 1 prompts"),
         (["--loop", "2", "--num-frames", "17"], "must exceed the 17 pixel frames"),
         (["--prompt", 'a fox{"mask": 1}'], "unknown JSON key"),
         (["--lora", "missing.safetensors:0.5"], "no file 'missing.safetensors'"),
+        (["--loop", "1000000000"], "loop = 1000000000 must be from 1 to 1000"),
+        (["--num-sample", "1000000000"], "num_sample 1 to 1000"),
+        (["--num-frames", "100000"], "1 to 1024 frames per clip"),
+        (["--prompt", "|0|a|999999999|b"], "loop index 999999999 is out of range"),
+        (["--prompt", "|0|a|\u00b2|b"], "is not a loop index"),
+        (["--prompt", "a." * 8000], "at most 2000 are cleaned"),
     ],
 )
 def test_bad_requests_fail_before_loading_any_model(tmp_path, capsys, flags, message):
@@ -184,6 +194,18 @@ def test_a_checkpoint_not_on_disk_or_in_the_hub_cache_says_where_to_put_it(
     assert generate_main([str(config), "--image-size", "32", "48"]) == 2
     error = capsys.readouterr().err
     assert "'hpcai-tech/OpenSora-STDiT-v3'" in error and "nothing is downloaded" in error
+
+
+def test_a_ckpt_path_that_is_not_on_disk_is_a_missing_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    config = tmp_path / "sample.py"
+    config.write_text(REFERENCE_LAYOUT_CONFIG)
+    missing = "./outputs/000-STDiT3-XL-2/epoch0-global_step5/ema.pt"
+    argv = [str(config), "--image-size", "32", "48", "--ckpt-path", missing]
+    assert generate_main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"{missing!r} does not exist" in error
+    assert "hf download" not in error and "Traceback" not in error
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,10 @@
 """`opensora-generate` reads Open-Sora configs and every flag of the reference's inference script."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from sora_core.cli.generate_config import DEFAULT_CONFIG, resolve_generate_config
@@ -125,3 +130,28 @@ def test_unknown_flag_exits_with_usage(capsys):
         resolve_generate_config(["--frames", "3"])
     assert exit_info.value.code == 2
     assert "unrecognized arguments: --frames" in capsys.readouterr().err
+
+
+def test_help_and_wrong_flags_answer_before_torch_is_imported():
+    # `--help` and argument errors must not wait for torch and the models to import.
+    code = (
+        "import sys\n"
+        "from sora_core.cli import generate_main\n"
+        "for argv in (['--help'], ['--frames', '3']):\n"
+        "    try:\n"
+        "        generate_main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    )
+    assert "usage: opensora-generate" in done.stdout
+    assert "unrecognized arguments: --frames" in done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"

@@ -13,87 +13,71 @@ from sora_core.cli import generate_main
 from sora_core.cli.config_files import load_config
 from sora_core.cli.generate_plan import plan_generation
 from sora_core.errors import MaskStrategyError
+from sora_core.pipeline.demo import DEMO_CONFIG
 from sora_core.pipeline.sampling import model_frame_mask
 
 # configs/{dit,latte,pixart}/inference/* of Open-Sora v1.2.0 (the model-related lines).
+SD_VAE = 'vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema")\n'
+T5 = 'text_encoder = dict(type="t5", from_pretrained="DeepFloyd/t5-v1_1-xxl", model_max_length=120)\n'
 REFERENCE_CONFIGS = {
-    "dit_1x256x256-class.py": """
+    "dit_1x256x256-class.py": f"""
 num_frames = 1
 fps = 1
 image_size = (256, 256)
 model = dict(type="DiT-XL/2", no_temporal_pos_emb=True, condition="label_1000",
              from_pretrained="DiT-XL-2-256x256.pt")
-vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema")
-text_encoder = dict(type="classes", num_classes=1000)
+{SD_VAE}text_encoder = dict(type="classes", num_classes=1000)
 scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=4.0)
 dtype = "bf16"
 batch_size = 2
 seed = 42
 prompt = ["279", "388"]
 """,
-    "latte_16x256x256-class.py": """
+    "latte_16x256x256-class.py": f"""
 num_frames = 16
 fps = 8
 image_size = (256, 256)
 model = dict(type="Latte-XL/2", condition="label_101",
              from_pretrained="Latte-XL-2-256x256-ucf101.pt")
-vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema")
-text_encoder = dict(type="classes", num_classes=101)
+{SD_VAE}text_encoder = dict(type="classes", num_classes=101)
 scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=4.0)
 dtype = "bf16"
 prompt = ["0"]
 """,
-    "pixart_1x512x512.py": """
+    "pixart_1x512x512.py": f"""
 num_frames = 1
 fps = 1
 image_size = (512, 512)
 model = dict(type="PixArt-XL/2", space_scale=1.0, time_scale=1.0, no_temporal_pos_emb=True,
              from_pretrained="PixArt-XL-2-512x512.pth")
-vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema")
-text_encoder = dict(type="t5", from_pretrained="DeepFloyd/t5-v1_1-xxl", model_max_length=120)
-scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=7.0)
+{SD_VAE}{T5}scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=7.0)
 dtype = "bf16"
 prompt = ["Pirate ship trapped in a cosmic maelstrom nebula."]
 """,
-    "pixart_1x1024MS.py": """
+    "pixart_1x1024MS.py": f"""
 num_frames = 1
 fps = 1
 image_size = (1920, 512)
 multi_resolution = "PixArtMS"
 model = dict(type="PixArtMS-XL/2", space_scale=2.0, time_scale=1.0, no_temporal_pos_emb=True,
              from_pretrained="PixArt-XL-2-1024-MS.pth")
-vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema")
-text_encoder = dict(type="t5", from_pretrained="DeepFloyd/t5-v1_1-xxl", model_max_length=120)
-scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=7.0)
+{SD_VAE}{T5}scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=7.0)
 dtype = "bf16"
 prompt = ["A small cactus with a happy face in the Sahara desert."]
 """,
-    "pixart_16x256x256.py": """
+    "pixart_16x256x256.py": f"""
 num_frames = 16
 fps = 8
 image_size = (256, 256)
 model = dict(type="PixArt-XL/2", space_scale=0.5, time_scale=1.0,
              from_pretrained="outputs/model_ckpt.pt")
-vae = dict(type="VideoAutoencoderKL", from_pretrained="stabilityai/sd-vae-ft-ema")
-text_encoder = dict(type="t5", from_pretrained="DeepFloyd/t5-v1_1-xxl", model_max_length=120)
-scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=7.0)
+{SD_VAE}{T5}scheduler = dict(type="dpm-solver", num_sampling_steps=20, cfg_scale=7.0)
 dtype = "bf16"
 prompt = ["a fox"]
 """,
 }
 
-TINY_VAE = {
-    "type": "VideoAutoencoderKL",
-    "micro_batch_size": 4,
-    "autoencoder": {
-        "block_out_channels": [8, 8, 16, 16],
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "layers_per_block": 1,
-        "norm_num_groups": 4,
-        "latent_channels": 4,
-    },
-}
+TINY_VAE = DEMO_CONFIG["vae"]["vae_2d"]  # a 4-channel SD-style VAE at toy widths
 TINY = {"depth": 2, "hidden_size": 48, "num_heads": 4}
 
 
@@ -125,15 +109,16 @@ def _run(tmp_path, config: dict) -> int:
     return generate_main([str(tmp_path / "config.json")])
 
 
-def test_dit_class_labels_make_png_images(tmp_path):
+def _dit_class_config(tmp_path, prompts: list) -> dict:
+    """The DiT ImageNet config's shape: a tiny class-conditional DiT in the release layout."""
     torch.manual_seed(0)
     dit = build_model({"type": "DiT", "input_size": (1, 4, 4), "condition": "label_10", **TINY})
-    config = {
+    return {
         "num_frames": 1,
         "fps": 1,
         "image_size": [32, 32],
         "batch_size": 2,
-        "prompt": ["3", "7"],
+        "prompt": prompts,
         "model": {
             "type": "DiT-XL/2",
             "no_temporal_pos_emb": True,
@@ -144,7 +129,10 @@ def test_dit_class_labels_make_png_images(tmp_path):
         "text_encoder": {"type": "classes", "num_classes": 10},
         "scheduler": {"type": "dpm-solver", "num_sampling_steps": 2, "cfg_scale": 4.0},
     }
-    assert _run(tmp_path, config) == 0
+
+
+def test_dit_class_labels_make_png_images(tmp_path):
+    assert _run(tmp_path, _dit_class_config(tmp_path, ["3", "7"])) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "sample_0000.png",
         "sample_0001.png",
@@ -152,23 +140,7 @@ def test_dit_class_labels_make_png_images(tmp_path):
 
 
 def test_a_class_label_out_of_range_is_named(tmp_path, capsys):
-    torch.manual_seed(0)
-    dit = build_model({"type": "DiT", "input_size": (1, 4, 4), "condition": "label_10", **TINY})
-    config = {
-        "num_frames": 1,
-        "image_size": [32, 32],
-        "prompt": ["10"],
-        "model": {
-            "type": "DiT-XL/2",
-            "no_temporal_pos_emb": True,
-            "condition": "label_10",
-            "from_pretrained": _release_file(tmp_path, "DiT.pt", dit, None),
-        },
-        "vae": TINY_VAE,
-        "text_encoder": {"type": "classes", "num_classes": 10},
-        "scheduler": {"type": "dpm-solver", "num_sampling_steps": 2, "cfg_scale": 4.0},
-    }
-    assert _run(tmp_path, config) == 2
+    assert _run(tmp_path, _dit_class_config(tmp_path, ["10"])) == 2
     assert "class label '10' is out of range" in capsys.readouterr().err
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from test_stdit_features import tiny_inputs
 
 from sora_core.checkpoints import build_model
 from sora_core.errors import CheckpointError, ConfigError
@@ -34,19 +35,9 @@ def tiny(model_type: str = "STDiT3", seed: int = 0, **overrides):
     return build_model({"type": model_type, **MODELS[model_type], **overrides}).eval()
 
 
-def inputs(batch: int = 2) -> dict:
-    generator = torch.Generator().manual_seed(1)
-    return {
-        "x": torch.randn(batch, 4, 3, 4, 6, generator=generator),
-        "timestep": torch.full((batch,), 500.0),
-        "y": torch.randn(batch, 1, 4, 8, generator=generator),
-        "mask": torch.tensor([[1, 1, 1, 0]]),
-        "height": torch.tensor([32.0]),
-        "width": torch.tensor([48.0]),
-        "fps": torch.tensor([24.0]),
-        "num_frames": torch.tensor([3.0]),
-        "ar": torch.tensor([32 / 48]),
-    }
+def inputs() -> dict:
+    """The shared tiny inputs plus the sizes STDiT2 also reads."""
+    return {**tiny_inputs(), "num_frames": torch.tensor([3.0]), "ar": torch.tensor([32 / 48])}
 
 
 def run(model) -> torch.Tensor:

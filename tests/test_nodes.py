@@ -4,6 +4,7 @@ node's function run on tiny models, chained as a workflow would chain them.
 The pack is imported the way ComfyUI imports it (`pack_loader`).
 """
 
+import copy
 import json
 
 import pytest
@@ -12,6 +13,8 @@ from pack_loader import pack_module
 from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
 
 from golden import PROJECT_ROOT
+from sora_core.errors import VideoShapeError
+from sora_core.vae import Tiling
 
 spec_module = pack_module("spec")
 SPECS = pack_module("catalog").SPECS
@@ -101,8 +104,7 @@ def _node(node_id: str):
         ("OpenSoraSampler", {"sampler_name": "euler"}, "sampler_name:"),
         ("OpenSoraSampler", {"width": 32, "height": 0}, "width/height:"),
         ("OpenSoraSampler", {"width": 40, "height": 32}, "width:"),
-        ("OpenSoraVAELoader", {"tile_size": 8, "tile_overlap": 8}, "tile_overlap:"),
-        ("OpenSoraVAELoader", {"tile_size": 4, "tile_overlap": 300}, "tile_overlap:"),
+        ("OpenSoraVAELoader", {"tile_size": 1, "tile_overlap": 0}, "tile_size:"),
         ("OpenSoraMaskStrategy", {"raw_strategy": "0,x"}, "raw_strategy:"),
         ("OpenSoraMaskStrategy", {"preset": "edit", "edit_ratio": 0.0}, "edit_ratio:"),
         (
@@ -159,6 +161,18 @@ def pack_errors():
     import sora_core.errors
 
     return sora_core.errors
+
+
+def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_nothing(models_dir):
+    # Saved workflows store widget values by position, so the widget stays; any value that
+    # older versions stored (even one they refused) loads, and the tiling ignores it.
+    loader = _node("OpenSoraVAELoader")
+    assert [item.name for item in loader.inputs][-1] == "tile_overlap"
+    old = {"vae_name": VAE, "dtype": "default", "tile_size": 4, "tile_overlap": 8}
+    assert spec_module.validate_values(loader, old) is True
+    (with_overlap,) = loaders.load_vae(**old)
+    (without,) = loaders.load_vae(VAE, "default", 4)
+    assert with_overlap.vae.tiling == without.vae.tiling == Tiling(4)
 
 
 # --- running the nodes on tiny models -----------------------------------------------------
@@ -403,3 +417,52 @@ def test_long_video_with_unstitchable_lengths_fails_before_sampling(models, cond
 def test_mixed_prompt_syntaxes_are_refused(models):
     with pytest.raises(pack_errors().PromptError, match="prompt: use either"):
         text_encode.encode_prompt(models[2], "|0|a fox\nb", "1.2", -1.0, -1.0, "none")
+
+
+def test_duration_times_fps_is_held_to_the_frame_limit():
+    frame_count = pack_module("sampling").frame_count
+    assert frame_count(51, 2.0, 24) == 48
+    with pytest.raises(VideoShapeError, match="60 s at 120 fps is 7200 frames; .* at most 1024"):
+        frame_count(51, 60.0, 120)
+
+
+def test_cancel_is_checked_inside_each_sampling_step_and_vae_decode(
+    models, conditioning, monkeypatch
+):
+    # Checking only between steps let Cancel wait minutes for a long step or decode.
+    runtime, values = pack_module("runtime"), pack_module("values")
+    checks = []
+    monkeypatch.setattr(runtime, "check_interrupted", lambda: checks.append(None))
+    transformer, vae, t5 = models
+    copies = (
+        values.LoadedTransformer(
+            transformer.name,
+            transformer.version,
+            runtime.ManagedModel(runtime.interruptible(copy.deepcopy(transformer.model))),
+        ),
+        values.LoadedVAE(
+            vae.name, runtime.ManagedModel(runtime.interruptible(copy.deepcopy(vae.vae)))
+        ),
+        t5,
+    )
+    latent = sample(copies, conditioning)  # 2 steps, 2 progress updates
+    blocks = sum(
+        len(child)
+        for child in transformer.model.modules()
+        if isinstance(child, torch.nn.ModuleList)
+    )
+    assert len(checks) >= 2 * blocks + 2
+    checks.clear()
+    vae_nodes.decode(copies[1], latent, 8.0, 0)
+    assert len(checks) >= 2
+
+
+def test_model_list_survives_links_that_loop(tmp_path):
+    root = tmp_path / "diffusion_models"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "m.safetensors").write_bytes(b"")
+    (root / "a" / "back").symlink_to(root, target_is_directory=True)
+    (root / "self").symlink_to(root / "self", target_is_directory=True)  # dangling: loops on itself
+    (root / "other").symlink_to(root / "a", target_is_directory=True)
+    entries = paths._entries(root)
+    assert "a/m.safetensors" in entries and len(entries) <= 3

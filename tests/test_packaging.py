@@ -28,7 +28,7 @@ def _requirements_txt() -> list[str]:
 def test_requirements_txt_matches_pyproject_without_torch():
     runtime = _names(PYPROJECT["project"]["dependencies"])
     listed = _names(_requirements_txt())
-    assert "torch" in runtime and runtime["torch"] == "torch>=2.4"
+    assert "torch" in runtime and runtime["torch"] == "torch>=2.6"
     runtime.pop("torch")
     assert listed == runtime
 
@@ -96,6 +96,7 @@ PACK_CONTENTS = {
     "sora_core",
     "locales",
     "workflows",
+    "configs",
     "requirements.txt",
     "pyproject.toml",
     "README.md",

@@ -11,6 +11,7 @@ from sora_core.prompts import (
     prompt_for_loop,
     split_loop_prompt,
 )
+from sora_core.text import text_preprocessing
 
 FIXTURE = "pipeline/prompts.json"
 
@@ -65,3 +66,33 @@ def test_loop_index_that_is_not_a_number_is_named():
 def test_loop_index_without_text_is_an_error():
     with pytest.raises(PromptError, match="no text"):
         prompt_for_loop("|0|a|2", 0)
+
+
+@pytest.mark.parametrize("index", ["²", "٣", "1e3", "9" * 5000, "-1"])
+def test_loop_index_must_be_ascii_digits(index):
+    with pytest.raises(PromptError, match="is not a loop index"):
+        split_loop_prompt(f"|0|a|{index}|b")
+
+
+def test_loop_index_beyond_the_loop_limit_is_named():
+    # The reference lists one text per loop: this index alone used to build 1.5 GB.
+    with pytest.raises(PromptError, match="loop index 999999999 is out of range; .* 1000 loops"):
+        prompt_for_loop("|0|a|999999999|b", 3)
+
+
+def test_per_loop_texts_cover_loops_as_the_reference_counts_them():
+    prompt = "|0|a|3|b|2|c"  # out of order: b covers no loop, c covers loops 3, 4, ...
+    assert [prompt_for_loop(prompt, loop) for loop in range(6)] == ["a", "a", "a", "c", "c", "c"]
+    assert prompt_for_loop("|0|a|999|b", 998) == "a"
+    assert prompt_for_loop("|0|a|999|b", 999) == "b"
+
+
+def test_deeply_nested_prompt_json_is_a_prompt_error():
+    with pytest.raises(PromptError, match="malformed"):
+        extract_json_from_prompts(['a cat{"reference_path": ' + "[" * 100_000], [""], [""])
+
+
+def test_overlong_prompt_is_refused_before_cleaning():
+    with pytest.raises(PromptError, match=r"has 16000 characters; at most 2000 are cleaned"):
+        text_preprocessing("a." * 8000)
+    assert text_preprocessing("a." * 8000, use_text_preprocessing=False) == "a." * 8000

@@ -12,7 +12,6 @@ from sora_core.samplers import (
     build_scheduler,
     combine_guidance,
     config_keys,
-    sample_with_text_encoder,
     space_timesteps,
 )
 
@@ -244,25 +243,6 @@ def test_text_conditioning_with_mismatched_shapes_is_a_config_error():
 def test_iddpm_speed_is_refused_with_a_reason():
     with pytest.raises(ConfigError, match="training-only"):
         build_scheduler({"type": "iddpm-speed"})
-
-
-def test_text_encoder_adapter_with_progress_bar_gives_the_same_sample():
-    class Encoder:
-        def encode(self, prompts):
-            return {"y": _text().y[: len(prompts)], "mask": _text().mask[: len(prompts)]}
-
-        def null(self, n):
-            return _text().y_null[:n]
-
-    sampler = build_scheduler(CONFIGS["iddpm"])
-    results = [
-        sample_with_text_encoder(
-            sampler, TinyModel(), Encoder(), SHAPE[1:], ["a", "b"], progress=progress, noise=9
-        )
-        for progress in (False, True)
-    ]
-    assert results[0].shape == SHAPE
-    assert torch.equal(results[0], results[1])
 
 
 def test_sampling_builds_no_autograd_graph():

@@ -6,10 +6,16 @@ import re
 
 import pytest
 import torch
-from sampler_standins import RecordingNoise, ReplayNoise, StandinModel, StandinTextEncoder
+from sampler_standins import (
+    RecordingNoise,
+    ReplayNoise,
+    StandinModel,
+    StandinTextEncoder,
+    reference_sample,
+)
 
 from golden import assert_close, pipeline_cases, read_json, read_tensors
-from sora_core.samplers import GeneratorNoise, build_scheduler, sample_with_text_encoder
+from sora_core.samplers import GeneratorNoise, build_scheduler
 
 CASES = pipeline_cases("sampler_")
 
@@ -35,13 +41,12 @@ def _run(meta: dict, tensors: dict, noise):
         if key.startswith("additional_args.")
     }
     z = tensors["z_init"] if "z_init" in tensors else meta["shape_BCTHW"][1:]
-    samples = sample_with_text_encoder(
+    samples = reference_sample(
         _scheduler(meta),
         model,
         StandinTextEncoder(tensors),
         z,
         meta["prompts"],
-        device="cpu",
         additional_args=additional or None,
         mask=tensors.get("mask"),
         noise=noise,

@@ -12,7 +12,8 @@ def test_selfcheck_writes_and_reads_a_video(tmp_path):
 
 def test_selfcheck_main_passes(capsys):
     assert selfcheck.main(["--device", "cpu"]) == 0
-    assert "self-check passed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "self-check passed" in out and "`opensora-generate` makes a video" in out
 
 
 def test_train_command_names_a_missing_config_file(capsys, tmp_path):

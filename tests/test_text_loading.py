@@ -223,3 +223,19 @@ def test_tokenizer_of_another_model_is_refused(tmp_path):
 def test_fp8_compute_is_refused():
     with pytest.raises(ConfigError, match="compute_dtype"):
         load_text_encoder(tiny_t5_dir(), compute_dtype="fp8")
+
+
+@pytest.mark.parametrize("change", [{"num_layers": 100_000}, {"d_model": 7}])
+def test_config_json_is_checked_against_the_weights_before_building(tmp_path, change):
+    folder = tmp_path / "t5"
+    shutil.copytree(tiny_t5_dir(), folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **change}))
+    ((key, value),) = change.items()
+    with pytest.raises(CheckpointError, match=rf"{key} = {value} \(the weights have \d+\)"):
+        load_text_encoder(folder, dtype="fp32")
+
+
+def test_model_max_length_is_bounded():
+    with pytest.raises(ConfigError, match="model_max_length = 100000000: 1 to 4096 tokens"):
+        load_text_encoder(tiny_t5_dir(), dtype="fp32", model_max_length=10**8)

@@ -91,3 +91,40 @@ def test_a_short_run_logs_the_numbers_the_issue_lists(tmp_path, table, one_threa
     assert record["lr"] == pytest.approx(1e-3)
     saved = json.loads((exp_dir / "config.txt").read_text())
     assert saved["dataset"]["data_path"] == str(table)
+
+
+@pytest.mark.parametrize(
+    "release",
+    ["stdit3_hf", "stdit3_single.safetensors", "stdit3_ema.pt"],
+    ids=["folder", "file", "ema"],
+)
+def test_ckpt_path_starts_from_released_weights(tmp_path, table, one_thread, release):
+    from golden import fixtures_dir
+
+    source = fixtures_dir() / "checkpoints" / release
+    # lr 0: the weights written after training are the ones the run started from.
+    config = tiny_config(model={"type": "STDiT3"}, lr=0.0, epochs=1, mask_ratios=None)
+    path = write_config(tmp_path / "train.py", config)
+    outputs = tmp_path / "out"
+    assert (
+        train_main(
+            [
+                str(path),
+                "--data-path",
+                str(table),
+                "--outputs",
+                str(outputs),
+                "--ckpt-path",
+                str(source),
+            ]
+        )
+        == 0
+    )
+    (exp_dir,) = outputs.iterdir()
+    trained = load_transformer(sorted(p for p in exp_dir.iterdir() if p.is_dir())[-1])
+    released = load_transformer(source, config={"model_max_length": 16})
+    for (name, value), (other, expected) in zip(
+        trained.state_dict().items(), released.state_dict().items(), strict=True
+    ):
+        assert name == other
+        assert torch.equal(value, expected.float()), name

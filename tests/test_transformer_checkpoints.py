@@ -306,3 +306,21 @@ def test_damaged_and_absent_files_raise_checkpoint_error(stdit3_file, tmp_path):
         load_transformer(damaged)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_transformer(tmp_path / "absent.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"depth": 100_000}, r"depth = 100000 \(the weights have \d+\)"),
+        ({"hidden_size": 4096}, "hidden_size = 4096"),
+        ({"model_max_length": 10**8}, "model_max_length = 100000000; expected 1 to 4096"),
+    ],
+)
+def test_config_json_is_checked_against_the_weights_before_building(tmp_path, change, message):
+    model = build_model(MODELS["1.1"])
+    folder = write_hf(model, tmp_path / "hub")
+    (folder / "config.json").write_text(json.dumps({**hf_config(model), **change}))
+    with pytest.raises(CheckpointError, match=message):
+        load_transformer(folder)
+    with pytest.raises(CheckpointError, match=message):  # overrides are held to the same
+        load_transformer(folder / "model.safetensors", config=change)

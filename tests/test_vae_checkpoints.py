@@ -1,6 +1,8 @@
 """Loading VAE checkpoints: the reference's tiny 1.2 files, every format round trip, errors."""
 
+import ast
 import json
+import re
 
 import pytest
 import torch
@@ -61,6 +63,65 @@ def test_reference_checkpoint_without_group_counts_says_what_to_pass():
     assert entries, "no OpenSoraVAE checkpoint listed in checkpoints/index.json"
     with pytest.raises(CheckpointError, match="norm_num_groups"):
         load_vae(fixtures_dir() / "checkpoints" / entries[0]["path"])
+
+
+def test_suggested_group_count_config_loads_as_suggested():
+    # The error's config, with N and M filled in, is the whole fix: no further errors.
+    entry = checkpoint_entries("OpenSoraVAE")[0]
+    path = fixtures_dir() / "checkpoints" / entry["path"]
+    with pytest.raises(CheckpointError) as raised:
+        load_vae(path)
+    suggestion = re.search(r"pass them in a config: (\{.*\}), with N and M", str(raised.value))
+    assert suggestion, str(raised.value)
+    groups = read_json(f"checkpoints/{entry['sidecar']}")["model"]["spatial_vae_config"][
+        "norm_num_groups"
+    ]
+    config = ast.literal_eval(suggestion.group(1).replace("N", str(groups)).replace("M", "2"))
+    vae = load_vae(path, config)
+    probe = read_tensors(f"checkpoints/{entry['probe']}")
+    with torch.no_grad():
+        z = vae.encode(probe["input.x"], sample_posterior=False)
+    assert_close(z, probe["output.z_mean"], **TOL, what="z mean through the suggested config")
+
+
+def test_v12_folder_config_json_gives_scale_and_shift(tmp_path, tiny_v12):
+    # Weights without the latent statistics: the folder's config.json supplies them.
+    weights = {k: v for k, v in tiny_v12.state_dict().items() if k not in ("scale", "shift")}
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    scale, shift = [1.5, 2.0, 2.5, 3.0], [0.1, -0.2, 0.3, -0.4]
+    architecture = tiny_v12_config()
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "VideoAutoencoderPipeline",
+                "architectures": ["VideoAutoencoderPipeline"],
+                "micro_frame_size": 17,
+                "scale": scale,
+                "shift": shift,
+                "vae_2d": {
+                    **architecture["vae_2d"],
+                    "from_pretrained": "hub/id",
+                    "subfolder": "vae",
+                },
+                "vae_temporal": {**architecture["vae_temporal"], "from_pretrained": None},
+            }
+        )
+    )
+    loaded = load_vae(tmp_path)
+    assert loaded.scale.flatten().tolist() == scale
+    assert loaded.shift.flatten().tolist() == pytest.approx(shift)
+    assert torch.equal(
+        loaded.temporal_vae.state_dict()["encoder.conv_in.conv.weight"],
+        tiny_v12.temporal_vae.state_dict()["encoder.conv_in.conv.weight"],
+    )
+
+
+def test_v12_file_statistics_win_over_config_defaults(tmp_path, tiny_v12):
+    # A config without scale/shift (scalar defaults) still takes the file's per-channel values.
+    path = tmp_path / "vae.safetensors"
+    save_file(tiny_v12.state_dict(), str(path))
+    config = {k: v for k, v in tiny_v12_config().items() if k not in ("scale", "shift")}
+    _assert_same_outputs(load_vae(path, config), tiny_v12)
 
 
 def _outputs(vae, frames: int = 9):

@@ -121,3 +121,24 @@ def test_training_drops_labels_to_the_null_class():
     trained = model(x, torch.tensor([5.0, 5.0]), torch.tensor([3, 4]))
     null = model.eval()(x, torch.tensor([5.0, 5.0]), torch.tensor([10, 10]))
     torch.testing.assert_close(trained, null)
+
+
+@pytest.mark.parametrize("cls", ["DiT", "Latte", "PixArt", "PixArtMS"])
+def test_set_input_size_equals_building_for_that_size(cls):
+    text = cls.startswith("PixArt")
+    extra = {"caption_channels": 16, "model_max_length": 4} if text else {"condition": "label_3"}
+    torch.manual_seed(0)
+    small = build_model({"type": cls, "input_size": (2, 4, 4), **TINY, **extra}).eval()
+    large = build_model({"type": cls, "input_size": (2, 8, 8), **TINY, **extra}).eval()
+    large.load_state_dict(
+        small.state_dict() | {k: v for k, v in large.state_dict().items() if "pos_embed" in k}
+    )
+    small.set_input_size((2, 8, 8))
+    x, t = torch.randn(1, 4, 2, 8, 8), torch.tensor([20.0])
+    y = torch.randn(1, 1, 4, 16) if text else torch.tensor([2])
+    kwargs = {"hw": [[64.0, 64.0]], "ar": [[1.0]]} if cls == "PixArtMS" else {}
+    with torch.no_grad():
+        torch.testing.assert_close(small(x, t, y, **kwargs), large(x, t, y, **kwargs))
+    if not text:
+        with pytest.raises(ConfigError, match="square latents"):
+            small.set_input_size((2, 8, 12))

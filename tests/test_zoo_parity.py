@@ -8,10 +8,9 @@ import torch
 
 from golden import (
     assert_close,
-    first_divergence,
+    check_against_reference,
     read_json,
     read_tensors,
-    record_first_outputs,
     zoo_cases,
 )
 from sora_core.checkpoints import build_model
@@ -44,18 +43,7 @@ def relative_l2(actual: torch.Tensor, expected: torch.Tensor) -> float:
 @pytest.mark.parametrize("case", zoo_cases())
 def test_forward_matches_reference_fp32(case):
     sidecar, model, args, kwargs, tensors = load_case(case)
-    names = [key.removeprefix("debug.") for key in sidecar["debug_tensors"]]
-    seen = record_first_outputs(model, names)
-    with torch.no_grad():
-        out = model(*args, **kwargs)
-    expected = tensors["output.out"]
-    if out.shape != expected.shape or not torch.allclose(out, expected, atol=1e-5, rtol=1e-5):
-        pytest.fail(
-            f"{case}: output differs from the reference (max abs diff "
-            f"{(out - expected).abs().max().item() if out.shape == expected.shape else 'shape'}); "
-            f"first diverging activation: {first_divergence(sidecar, seen, tensors)}"
-        )
-    assert_close(out, expected, what=case)
+    check_against_reference(case, sidecar, model, lambda: model(*args, **kwargs), tensors)
 
 
 @pytest.mark.parity

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from .thresholds import RECOMMENDED_THRESHOLD
 
 # TeaCache's published fit for Open-Sora 1.2 (STDiT3-XL/2, real weights): relative L1 change
 # of the modulated input -> relative L1 change of the output, highest power first.
@@ -30,9 +31,6 @@ STDIT3_COEFFICIENTS = (
     -4.59364272e-02,
     4.84426240e-02,
 )
-# Measured with benchmarks/bench_step_cache.py (30 rflow steps, cfg 7): the largest threshold
-# keeping decoded frames >= 30 dB PSNR against the uncached run. See the README table.
-RECOMMENDED_THRESHOLD = 0.2
 
 
 def relative_l1(current: torch.Tensor, previous: torch.Tensor) -> float:

@@ -7,12 +7,12 @@ downloaded: a hub id is looked up in the local Hugging Face cache, and any key m
 replaced by a local path (`"from_pretrained": "/models/text_encoders/t5xxl_fp16.safetensors"`).
 """
 
-import os
 from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
+from ..hub import locate
 from ..models import FACTORIES, MODEL_CLASSES, model_class
 from ..text.classes import ClassEncoder
 from ..vae.base import VideoVAE
@@ -41,29 +41,6 @@ _ALLOWED_KEYS = {
 T5_FOLDER_NAME = "t5-v1_1-xxl"
 
 
-def _hub_cache_dirs(cache_dir: "str | None") -> "list[Path]":
-    if cache_dir:
-        return [Path(cache_dir).expanduser()]
-    if os.environ.get("HF_HUB_CACHE"):
-        return [Path(os.environ["HF_HUB_CACHE"])]
-    home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return [home / "hub"]
-
-
-def _cached_snapshot(repo_id: str, cache_dir: "str | None") -> "Path | None":
-    for root in _hub_cache_dirs(cache_dir):
-        repo = root / ("models--" + repo_id.replace("/", "--"))
-        ref = repo / "refs" / "main"
-        if ref.is_file():
-            snapshot = repo / "snapshots" / ref.read_text().strip()
-            if snapshot.is_dir():
-                return snapshot
-        snapshots = sorted((repo / "snapshots").glob("*")) if (repo / "snapshots").is_dir() else []
-        if snapshots:
-            return snapshots[-1]
-    return None
-
-
 def resolve_pretrained(name: str, cache_dir: "str | None" = None) -> Path:
     """A local path for `from_pretrained`: the path itself, its `t5-v1_1-xxl/`, or the hub cache."""
     path = Path(str(name)).expanduser()
@@ -71,14 +48,7 @@ def resolve_pretrained(name: str, cache_dir: "str | None" = None) -> Path:
         return path / T5_FOLDER_NAME
     if path.exists():
         return path
-    snapshot = _cached_snapshot(str(name), cache_dir) if str(name).count("/") == 1 else None
-    if snapshot is not None:
-        return snapshot
-    raise CheckpointError(
-        f"from_pretrained={name!r}: no such file or folder, and no local Hugging Face cache "
-        f"snapshot of it (looked in {[str(d) for d in _hub_cache_dirs(cache_dir)]}); nothing is "
-        "downloaded: give the path of the model folder or of a t5xxl_*.safetensors file"
-    )
+    return locate(name, "text_encoder.from_pretrained", cache_dir)
 
 
 def build_text_encoder(config: dict):
@@ -154,17 +124,6 @@ def build_model(config: dict) -> torch.nn.Module:
     return model.enable_gradient_checkpointing(grad_checkpoint)
 
 
-def _local(source: str, field: str) -> Path:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise CheckpointError(
-            f"{field}: {source!r} is not a local file or folder, and nothing is downloaded; "
-            "fetch the checkpoint (e.g. `huggingface-cli download <repo> --local-dir <dir>`) "
-            "and pass its path"
-        )
-    return path
-
-
 def build_vae(config: dict) -> VideoVAE:
     """A VAE from an Open-Sora config dict, weights from `from_pretrained` when it is given.
 
@@ -172,13 +131,13 @@ def build_vae(config: dict) -> VideoVAE:
     """
     spec = parse_vae_config(config)
     if spec.from_pretrained is not None:
-        return load_vae(_local(spec.from_pretrained, "from_pretrained"), config)
+        return load_vae(locate(spec.from_pretrained, "vae.from_pretrained"), config)
     vae = instantiate(with_stored_architecture(spec))
     spatial_source = spec.spatial.from_pretrained
     if spec.family == "v1.2" and spatial_source is not None:
         # As in the reference, the 2D VAE's own weights fill in when no whole-VAE file is given.
         spatial = load_vae(
-            _local(spatial_source, "vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
+            locate(spatial_source, "vae.vae_2d.from_pretrained"), {"type": "VideoAutoencoderKL"}
         )
         vae.spatial_vae.module.load_state_dict(spatial.module.state_dict())
     return vae

@@ -6,6 +6,7 @@ indexes) and nothing about which model the weights belong to.
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -30,6 +31,9 @@ FOLDER_WEIGHT_NAMES = (
 )
 
 StateDict = dict[str, torch.Tensor]
+# Below torch 2.6 a crafted pickle can run code even with `weights_only=True`
+# (CVE-2025-32434), so older versions read safetensors only.
+SAFE_UNPICKLING_TORCH = (2, 6)
 
 
 def _existing(path: "str | os.PathLike") -> Path:
@@ -51,15 +55,25 @@ def folder_weight_file(folder: "str | os.PathLike") -> Path:
     )
 
 
+def read_json_object(path: Path, what: str) -> dict:
+    """A JSON file that must hold one object; damaged, binary or nested-to-death files are named."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as error:  # bad JSON, not UTF-8, nesting too deep
+        raise CheckpointError(f"{str(path)!r} is not a valid JSON {what}: {error}") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}; a {what} is a JSON object {{...}}"
+        )
+    return data
+
+
 def read_folder_config(folder: "str | os.PathLike") -> "dict | None":
     """The folder's `config.json` as a dict, or None when it has none."""
     config_path = Path(folder) / "config.json"
     if not config_path.is_file():
         return None
-    try:
-        return json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{str(config_path)!r} is not valid JSON: {error}") from error
+    return read_json_object(config_path, "model config")
 
 
 def _read_safetensors(path: Path, device: str) -> StateDict:
@@ -71,7 +85,18 @@ def _read_safetensors(path: Path, device: str) -> StateDict:
         ) from error
 
 
-def _read_pickle(path: Path, device: str) -> dict:
+def _torch_version(version: str) -> "tuple[int, int]":
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
+def _load_pickle(path: Path, device: str):
+    if _torch_version(torch.__version__) < SAFE_UNPICKLING_TORCH:
+        raise CheckpointError(
+            f"{str(path)!r}: torch {torch.__version__} cannot load pickled weights safely "
+            "(CVE-2025-32434: weights_only=True can be bypassed before 2.6). Install "
+            "torch>=2.6, or use the .safetensors version of these weights."
+        )
     try:
         return torch.load(str(path), map_location=device, weights_only=True, mmap=True)
     except RuntimeError as error:
@@ -91,16 +116,58 @@ def _read_pickle(path: Path, device: str) -> dict:
         ) from error
 
 
-def _read_sharded(index_path: Path, device: str) -> StateDict:
-    try:
-        weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
-    except (json.JSONDecodeError, KeyError) as error:
+def _string_keyed(value: dict, depth: int = 0) -> dict:
+    """The dict with only its text-keyed entries, nested dicts alike.
+
+    Weights are always named by text; integer keys belong to optimizer state saved
+    alongside them, and would break every name lookup downstream.
+    """
+    return {
+        key: _string_keyed(item, depth + 1) if isinstance(item, dict) and depth < 8 else item
+        for key, item in value.items()
+        if isinstance(key, str)
+    }
+
+
+def _read_pickle(path: Path, device: str) -> dict:
+    loaded = _load_pickle(path, device)
+    if not isinstance(loaded, dict):
         raise CheckpointError(
-            f"{str(index_path)!r} is not a shard index (no 'weight_map')"
-        ) from error
+            f"{str(path)!r} holds a {type(loaded).__name__}, not a state dict "
+            "(a dict of tensor names to tensors, possibly under 'model' or 'state_dict')"
+        )
+    return _string_keyed(loaded)
+
+
+def _shard_paths(index_path: Path, weight_map) -> "list[Path]":
+    """The shard files an index names: plain weight files inside the index's own folder."""
+    if not isinstance(weight_map, dict) or not all(
+        isinstance(key, str) and isinstance(name, str) for key, name in weight_map.items()
+    ):
+        raise CheckpointError(
+            f"{str(index_path)!r}: 'weight_map' must map tensor names to shard file names"
+        )
+    shards = []
+    for name in sorted(set(weight_map.values())):
+        # Judged by the name alone: Hugging Face caches link shards to blobs elsewhere.
+        plain = name not in ("", ".", "..") and not re.search(r"[\\/:\x00]", name)
+        if not plain or name.lower().endswith(".index.json"):
+            raise CheckpointError(
+                f"{str(index_path)!r} names shard {name!r}; shards must be weight files "
+                f"in the index's own folder {str(index_path.parent)!r}"
+            )
+        shards.append(index_path.parent / name)
+    return shards
+
+
+def _read_sharded(index_path: Path, device: str) -> StateDict:
+    index = read_json_object(index_path, "shard index")
+    if "weight_map" not in index:
+        raise CheckpointError(f"{str(index_path)!r} is not a shard index (no 'weight_map')")
+    weight_map = index["weight_map"]
     state_dict: StateDict = {}
-    for shard in sorted(set(weight_map.values())):
-        state_dict.update(read_state_dict(index_path.parent / shard, device=device))
+    for shard in _shard_paths(index_path, weight_map):
+        state_dict.update(read_state_dict(shard, device=device))
     missing = sorted(set(weight_map) - set(state_dict))
     if missing:
         raise CheckpointError(

@@ -84,6 +84,24 @@ def choose_dtypes(
     return weight_dtype, compute
 
 
+# Sizes the tensors fix; a config.json that disagrees would build the wrong (maybe huge) model.
+_SHAPE_KEYS = ("vocab_size", "d_model", "num_layers", "num_heads", "d_kv", "d_ff")
+
+
+def _check_against_weights(folder_config: dict, from_weights: dict, model_path: Path) -> None:
+    """Refuse, before building anything, a config.json whose sizes the weights contradict."""
+    wrong = [
+        f"{key} = {folder_config[key]!r:.40} (the weights have {from_weights[key]})"
+        for key in _SHAPE_KEYS
+        if key in folder_config and folder_config[key] != from_weights[key]
+    ]
+    if wrong:
+        raise CheckpointError(
+            f"{str(model_path / 'config.json')!r} does not match the weights beside it: "
+            + "; ".join(wrong)
+        )
+
+
 def load_text_encoder(
     path: "str | os.PathLike",
     tokenizer: "str | os.PathLike | T5PromptTokenizer | None" = None,
@@ -102,7 +120,10 @@ def load_text_encoder(
     prompt_tokenizer = resolve_t5_tokenizer(model_path, tokenizer)
     weights = strip_to_t5_encoder(read_state_dict(model_path), str(model_path))
     folder_config = read_folder_config(model_path) if model_path.is_dir() else None
-    config = folder_config or config_from_weights(weights)
+    config = config_from_weights(weights)
+    if folder_config:
+        _check_against_weights(folder_config, config, model_path)
+        config = folder_config
     if prompt_tokenizer.vocab_size > config["vocab_size"]:
         raise CheckpointError(
             f"tokenizer {prompt_tokenizer.source!r} has {prompt_tokenizer.vocab_size} ids but "

@@ -14,6 +14,7 @@ import torch
 
 from ..dtypes import is_fp8, resolve_dtype
 from ..errors import CheckpointError, ConfigError
+from ..text.t5 import MAX_TEXT_TOKENS
 from . import dit_pixart
 from .files import read_folder_config, read_state_dict
 from .sincos_tables import coordinate_scale, table_grid
@@ -256,10 +257,38 @@ def _check_variant(detected: dict, preset: dict, type_name: "str | None", where:
         )
 
 
+# Sizes the tensors fix: a config.json or override that disagrees is refused before building
+# (depth = 100000 would spend minutes building a model that cannot hold these weights).
+SHAPE_KEYS = ("in_channels", "patch_size", "hidden_size", "depth", "caption_channels")
+
+
+def _check_against_weights(settings: dict, detected: dict, where: str) -> None:
+    wrong = [
+        f"{key} = {settings[key]!r:.40} (the weights have {detected[key]!r})"
+        for key in SHAPE_KEYS
+        if key in settings
+        and key in detected
+        and _as_sizes(settings[key]) != _as_sizes(detected[key])
+    ]
+    if wrong:
+        raise CheckpointError(
+            f"{where}: the config does not match the weights: " + "; ".join(wrong)
+        )
+    length = settings.get("model_max_length")
+    if length is not None and not (isinstance(length, int) and 1 <= length <= MAX_TEXT_TOKENS):
+        raise CheckpointError(
+            f"{where}: model_max_length = {length!r:.40}; expected 1 to {MAX_TEXT_TOKENS} tokens"
+        )
+
+
+def _as_sizes(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
 def _detected_settings(
     state: dict, detected: str, cls, preset: dict, path: Path, overrides: dict
-) -> dict:
-    """Constructor arguments from the tensors, then the folder's `config.json`."""
+) -> "tuple[dict, dict]":
+    """Constructor arguments from the tensors, then with the folder's `config.json` over them."""
     if cls.__name__ in ("DiT", "Latte"):
         settings = dit_pixart.dit_config(state, preset)
     elif detected.startswith("PixArt"):
@@ -267,7 +296,7 @@ def _detected_settings(
         settings = dit_pixart.pixart_config(state, detected, preset, base_size)
     else:
         settings = detect_config(state, cls.opensora_version)
-    return {**settings, **_folder_config(path, cls)}
+    return settings, {**settings, **_folder_config(path, cls)}
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -302,9 +331,10 @@ def load_transformer(
             f"{cls.__name__}: unknown config keys {unknown}; accepted keys are "
             f"{sorted(cls.DEFAULTS)}"
         )
-    stored = _detected_settings(state, detected, cls, preset, path, overrides)
+    from_weights, stored = _detected_settings(state, detected, cls, preset, path, overrides)
     _check_variant(stored, preset, type_name, where)
     settings = {**stored, **overrides}
+    _check_against_weights(settings, from_weights, where)
     if cls.__name__ in ("DiT", "Latte"):
         dit_pixart.check_condition(stored, {**cls.DEFAULTS, **settings}, where)
     if detected == "STDiT2" and "qk_norm_legacy" not in overrides:

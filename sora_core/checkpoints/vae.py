@@ -16,6 +16,7 @@ from ..errors import CheckpointError, ConfigError
 from ..vae.base import VideoVAE
 from ..vae.build import instantiate
 from ..vae.config import HF_BOOKKEEPING_KEYS, VAESpec, parse_vae_config
+from ..vae.pipeline import latent_statistic
 from .files import read_folder_config, read_state_dict
 
 SPATIAL_PREFIX = "spatial_vae.module."
@@ -30,6 +31,10 @@ OTHER_FAMILIES = {
     "1.2 VAE file (keys spatial_vae.module.*, temporal_vae.*, scale, shift)",
 }
 NESTED_STATE_KEYS = ("state_dict", "model", "module", "ema")
+# A 1.2 folder's config.json fields that configure the pipeline, and the fields of its parts
+# that only say where the release fetched them from.
+PIPELINE_FIELDS = ("micro_frame_size", "freeze_vae_2d", "cal_loss", "scale", "shift")
+HUB_FIELDS = ("from_pretrained", "subfolder", "local_files_only", "cache_dir", "force_huggingface")
 
 
 def _unwrap(state: dict) -> dict:
@@ -129,16 +134,27 @@ def _not_a_vae(path: Path, state: dict) -> CheckpointError:
 
 
 def _folder_spec(path: Path) -> "dict | None":
-    # A Hugging Face folder's config.json in Open-Sora's config grammar.
+    # A Hugging Face folder's config.json in Open-Sora's config grammar: the release writes
+    # its parts (vae_2d, vae_temporal) and latent statistics (scale, shift) there.
     config = read_folder_config(path) if path.is_dir() else None
     if not config or config.get("model_type") != "VideoAutoencoderPipeline":
         return None
     fields = {k: v for k, v in config.items() if k not in HF_BOOKKEEPING_KEYS}
-    # The release's config names hub ids for its parts; only the pipeline options matter.
-    return {
-        "type": "OpenSoraVAE_V1_2",
-        **{k: fields[k] for k in ("micro_frame_size", "freeze_vae_2d", "cal_loss") if k in fields},
+    spec = {
+        "type": "VideoAutoencoderPipeline",
+        **{k: fields[k] for k in PIPELINE_FIELDS if fields.get(k) is not None},
     }
+    for part in ("vae_2d", "vae_temporal"):
+        # Hub ids name where the release's parts came from; the weights come from this folder.
+        spec[part] = {
+            k: v
+            for k, v in (fields.get(part) or {}).items()
+            if k not in HUB_FIELDS and v is not None
+        }
+    # A config.json without its parts means the release's (OpenSoraVAE_V1_2's) parts.
+    spec["vae_2d"] = {"type": "VideoAutoencoderKL", "micro_batch_size": 4, **spec["vae_2d"]}
+    spec["vae_temporal"] = {"type": "VAE_Temporal_SD", **spec["vae_temporal"]}
+    return spec
 
 
 def _weights_location(path: Path) -> Path:
@@ -177,11 +193,28 @@ def _build(spec: VAESpec, autoencoder: dict, temporal: "dict | None", path: Path
     except ConfigError as error:
         raise CheckpointError(
             f"{str(path)!r}: cannot build the VAE its weights describe: {error}. Group counts "
-            "are not stored in weights; pass them in a config: {'type': "
-            "'VideoAutoencoderPipeline', 'micro_frame_size': 17, 'vae_2d': {'type': 'VideoAutoencoderKL', 'autoencoder': "
-            "{'norm_num_groups': N}}, 'vae_temporal': {'type': 'VAE_Temporal_SD', 'num_groups': M}}"
-            " (or {'type': 'VideoAutoencoderKL', 'autoencoder': {...}} for an SD VAE)"
+            f"are not stored in weights; pass them in a config: {_group_count_config(spec)}, "
+            "with N and M the GroupNorm group counts of the spatial and temporal VAE"
         ) from error
+
+
+def _group_count_config(spec: VAESpec) -> str:
+    # Written so that, with N and M filled in, the suggestion loads as it stands.
+    if spec.family == "sd":
+        return "{'type': 'VideoAutoencoderKL', 'autoencoder': {'norm_num_groups': N}}"
+    return (
+        "{'type': 'VideoAutoencoderPipeline', "
+        f"'micro_frame_size': {spec.micro_frame_size!r}, "
+        "'vae_2d': {'type': 'VideoAutoencoderKL', 'autoencoder': {'norm_num_groups': N}}, "
+        "'vae_temporal': {'type': 'VAE_Temporal_SD', 'num_groups': M}}"
+    )
+
+
+def _with_file_statistics(spec: VAESpec, state: dict) -> VAESpec:
+    # The latent scale/shift a file holds are the ones it was trained with (per channel in the
+    # release); build the buffers in that shape whatever the config's defaults say.
+    found = {k: state[k].flatten().tolist() for k in ("scale", "shift") if k in state}
+    return replace(spec, **found)
 
 
 def _assign(vae: VideoVAE, state: dict, path: Path) -> None:
@@ -229,6 +262,7 @@ def load_vae(
     if is_v12:
         spec = parse_vae_config(spec_config or {"type": "OpenSoraVAE_V1_2"})
         _check_family(spec, "v1.2", path)
+        spec = _with_file_statistics(spec, state)
         temporal_state = _with_prefix(state, TEMPORAL_PREFIX)
         vae = _build(
             spec, infer_autoencoder(autoencoder_state), infer_temporal(temporal_state), path
@@ -237,7 +271,11 @@ def load_vae(
             **{SPATIAL_PREFIX + k: v for k, v in autoencoder_state.items()},
             **{TEMPORAL_PREFIX + k: v for k, v in temporal_state.items()},
         }
-        weights.update({k: state[k] for k in ("scale", "shift") if k in state})
+        # A folder whose weights lack the statistics takes them from its config.json.
+        for name in ("scale", "shift"):
+            weights[name] = state.get(
+                name, latent_statistic(getattr(spec, name), vae.out_channels, name)
+            )
     else:
         spec = parse_vae_config(spec_config or {"type": "VideoAutoencoderKL"})
         _check_family(spec, "sd", path)

@@ -21,10 +21,9 @@ from ..pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, dem
 from ..pipeline.loading import load_generation_models
 from ..samplers import GeneratorNoise
 from ..video_io import save_sample
-from .generate_config import merge_flags, resolve_generate_config
+from .generate_config import PROGRAM, merge_flags
 from .generate_plan import GenerationPlan, plan_generation
 
-PROGRAM = "opensora-generate"
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
 
 
@@ -94,9 +93,8 @@ def _sampling_summary(cache) -> str:
     return f"{cache.computed} transformer calls{reused}, sampling {cache.seconds:.1f} s"
 
 
-def generate(argv: "list[str] | None" = None) -> int:
-    """Parse, check, load, generate, save, summarise (errors propagate)."""
-    config, flags = resolve_generate_config(argv)
+def generate(config: dict, flags) -> int:
+    """Check, load, generate, save, summarise a parsed run (errors propagate)."""
     if flags.demo:
         config = _demo_config(config, flags)
         _shout(RANDOM_WEIGHTS_NOTICE)

@@ -12,6 +12,8 @@ from ..acceleration import RECOMMENDED_THRESHOLD
 from ..errors import ConfigError
 from .config_files import load_config
 
+PROGRAM = "opensora-generate"
+
 # The defaults of Open-Sora 1.2's configs/opensora-v1-2/inference/sample.py.
 DEFAULT_CONFIG: dict = {
     "resolution": "240p",
@@ -101,7 +103,7 @@ MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
 def build_parser() -> argparse.ArgumentParser:
     """The flags of Open-Sora's `scripts/inference.py`, plus `--device` and `--dtype` choices."""
     parser = argparse.ArgumentParser(
-        prog="opensora-generate",
+        prog=PROGRAM,
         description="Generate videos with Open-Sora 1.0/1.1/1.2 from a config file and flags.",
     )
     parser.add_argument(

@@ -18,7 +18,7 @@ from ..acceleration import Acceleration
 from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
 from ..conditioning.apply import plan_conditions
 from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
-from ..geometry import get_image_size, get_num_frames, latent_size
+from ..geometry import MAX_FRAMES, get_image_size, get_num_frames, latent_size
 from ..models import model_class
 from ..naming import save_path_name
 from ..pipeline.generate import ClipSettings, default_clip_settings
@@ -32,6 +32,9 @@ SPATIAL_MULTIPLE = 8  # the VAEs' downsampling: smaller sides cannot be generate
 # Open-Sora 1.2's timestep transform counts `num_frames // 17 * 5` latent frames: 2 to 16
 # frames give 0, which sends every sampling timestep to 0 (pure noise comes out).
 SHORTEST_VIDEO_V12 = 17
+# Planning lists every sample's name up front: bounds keep a typo from hanging it.
+MAX_BATCH = 256
+MAX_SAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,16 @@ def _image_size(config: dict) -> "tuple[int, int]":
 
 def _num_frames(config: dict, release: str) -> int:
     num_frames = get_num_frames(config.get("num_frames", 1))
-    if num_frames < 1:
-        raise VideoShapeError(f"num_frames = {num_frames}: at least 1 frame")
+    if not 1 <= num_frames <= MAX_FRAMES:
+        raise VideoShapeError(
+            f"num_frames = {num_frames}: 1 to {MAX_FRAMES} frames per clip "
+            "(longer videos: loop = N)"
+        )
     transform = config["scheduler"].get("use_timestep_transform", False)
     if release == "1.2" and transform and 1 < num_frames < SHORTEST_VIDEO_V12:
         raise VideoShapeError(
-            f"num_frames = {num_frames}: Open-Sora 1.2's timestep transform gives clips of "
-            f"2-{SHORTEST_VIDEO_V12 - 1} frames no sampling steps; use 1 (an image) or "
+            f"num_frames = {num_frames}: for clips of 2-{SHORTEST_VIDEO_V12 - 1} frames, Open-Sora "
+            "1.2's timestep transform leaves no sampling steps; use 1 (an image) or "
             f"{SHORTEST_VIDEO_V12} or more, e.g. 17, 34, 51 (2s), 102 (4s)"
         )
     return num_frames
@@ -281,8 +287,11 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
     )
     batch_size = int(config.get("batch_size") or 1)
     num_sample = int(config.get("num_sample") or 1)
-    if batch_size < 1 or num_sample < 1:
-        raise ConfigError(f"batch_size = {batch_size}, num_sample = {num_sample}: both >= 1")
+    if not 1 <= batch_size <= MAX_BATCH or not 1 <= num_sample <= MAX_SAMPLES:
+        raise ConfigError(
+            f"batch_size = {batch_size}, num_sample = {num_sample}: batch_size 1 to "
+            f"{MAX_BATCH}, num_sample 1 to {MAX_SAMPLES}"
+        )
     first_index = int(config.get("start_index") or 0)
     batches = []
     for start in range(0, len(prompts), batch_size):

@@ -8,8 +8,11 @@ ComfyUI. Command line: `python -m sora_core.comfy_client --help`.
 
 import json
 import mimetypes
+import os
+import re
 import uuid
 from collections.abc import Callable
+from http.client import HTTPException
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -21,13 +24,19 @@ from .websocket import TEXT, WebSocket, WebSocketError
 # `ui` keys whose entries are files ComfyUI saved ({"filename", "subfolder", "type"}).
 FILE_KEYS = ("images", "gifs", "videos", "audio", "3d")
 Event = Callable[[str, dict], None]
+MAX_REPLY_BYTES = 64 << 20  # a JSON answer (history, queue); files stream to disk instead
+MAX_DOWNLOAD_BYTES = 16 << 30
+CHUNK_BYTES = 1 << 20
+# Characters no saved file name needs and that mean something to Windows or POSIX paths:
+# separators, drive colons, control characters.
+_UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 def read_prompt(path: "str | Path") -> dict:
     """An API-format workflow ("Export (API)"), or the `prompt` of a /prompt request body."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise ConfigError(f"workflow: cannot read {path}: {error}") from None
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict):
         data = data["prompt"]
@@ -36,8 +45,10 @@ def read_prompt(path: "str | Path") -> dict:
             f"workflow: {path} is a UI-format workflow; queue its API twin (workflows/api/) or "
             "save it with Workflow > Export (API)"
         )
-    if not data or not all(
-        isinstance(node, dict) and "class_type" in node for node in data.values()
+    if (
+        not isinstance(data, dict)
+        or not data
+        or not all(isinstance(node, dict) and "class_type" in node for node in data.values())
     ):
         raise ConfigError(
             f"workflow: {path} is not an API-format workflow ({{id: {{class_type, inputs}}}})"
@@ -98,20 +109,31 @@ class ComfyClient:
     def _request(
         self, path: str, body: "bytes | None" = None, headers: "dict | None" = None
     ) -> bytes:
+        with self._open(path, body, headers) as response:
+            try:
+                reply = response.read(MAX_REPLY_BYTES + 1)
+            except (OSError, HTTPException) as error:
+                raise RemoteError(f"server {self.server}: {path} failed ({error})") from None
+        if len(reply) > MAX_REPLY_BYTES:
+            raise RemoteError(f"{path}: the server's reply is over {MAX_REPLY_BYTES} bytes")
+        return reply
+
+    def _open(self, path: str, body: "bytes | None" = None, headers: "dict | None" = None):
         request = Request(self.server + path, data=body, headers=headers or {})
         try:
-            with urlopen(request, timeout=60) as response:
-                return response.read()
+            return urlopen(request, timeout=60)
         except HTTPError as error:
-            detail = error.read().decode(errors="replace")
+            detail = error.read(MAX_REPLY_BYTES).decode(errors="replace")
             raise RemoteError(f"{path}: HTTP {error.code}: {_error_text(detail)}") from None
         except URLError as error:
             raise RemoteError(f"server {self.server}: cannot connect ({error.reason})") from None
+        except (OSError, ValueError, HTTPException) as error:  # resets, malformed status lines
+            raise RemoteError(f"server {self.server}: {path} failed ({error})") from None
 
-    def _json(self, path: str, payload: "dict | None" = None):
+    def _json(self, path: str, payload: "dict | None" = None) -> dict:
         body = None if payload is None else json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"} if body else {}
-        return json.loads(self._request(path, body, headers))
+        return _reply_object(path, self._request(path, body, headers))
 
     def upload(self, path: "str | Path") -> str:
         """Put a file in the server's input folder (as the Load Image upload button does)."""
@@ -132,8 +154,11 @@ class ComfyClient:
             + f"--{boundary}--\r\n".encode()
         )
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-        answer = json.loads(self._request("/upload/image", body, headers))
-        return "/".join(part for part in (answer.get("subfolder"), answer["name"]) if part)
+        answer = _reply_object("/upload/image", self._request("/upload/image", body, headers))
+        name, subfolder = answer.get("name"), answer.get("subfolder") or ""
+        if not isinstance(name, str) or not name or not isinstance(subfolder, str):
+            raise RemoteError(f"/upload/image: the server's reply names no file: {answer!r:.200}")
+        return "/".join(part for part in (subfolder, name) if part)
 
     def _websocket(self) -> WebSocket:
         parts = urlsplit(self.server)
@@ -150,7 +175,10 @@ class ComfyClient:
     def queue(self, prompt: dict) -> str:
         """POST /prompt; returns the prompt id (validation errors become RemoteError)."""
         answer = self._json("/prompt", {"prompt": prompt, "client_id": self.client_id})
-        return answer["prompt_id"]
+        prompt_id = answer.get("prompt_id")
+        if not isinstance(prompt_id, str) or not prompt_id:
+            raise RemoteError(f"/prompt: the server's reply has no prompt_id: {answer!r:.200}")
+        return prompt_id
 
     def wait(self, socket: WebSocket, prompt_id: str, on_event: "Event | None" = None) -> None:
         """Follow the run on the websocket until it ends; an error in a node raises."""
@@ -161,8 +189,10 @@ class ComfyClient:
                 raise RemoteError(f"prompt {prompt_id}: lost the websocket ({error})") from None
             if opcode != TEXT:
                 continue  # binary frames are latent previews
-            message = json.loads(payload)
+            message = _reply_object("/ws", payload)
             kind, data = message.get("type"), message.get("data") or {}
+            if not isinstance(data, dict):
+                raise RemoteError(f"/ws: a {kind!r} message carries no data object: {data!r:.200}")
             if data.get("prompt_id") not in (None, prompt_id):
                 continue
             if on_event:
@@ -170,7 +200,7 @@ class ComfyClient:
             if kind == "execution_error":
                 raise RemoteError(
                     f"node {data.get('node_id')} ({data.get('node_type')}) failed: "
-                    f"{data.get('exception_type')}: {data.get('exception_message', '').strip()}"
+                    f"{data.get('exception_type')}: {str(data.get('exception_message', '')).strip()}"
                 )
             if kind == "execution_interrupted":
                 raise RemoteError(f"prompt {prompt_id} was interrupted")
@@ -183,17 +213,25 @@ class ComfyClient:
 
     def saved_files(self, prompt_id: str) -> "list[dict]":
         """The files the output nodes reported, from /history."""
-        history = self._json(f"/history/{prompt_id}").get(prompt_id, {})
+        history = self._json(f"/history/{prompt_id}").get(prompt_id) or {}
+        outputs = history.get("outputs") if isinstance(history, dict) else None
+        if not isinstance(outputs, dict):
+            raise RemoteError(f"/history/{prompt_id}: the server's reply lists no outputs")
         return [
             entry
-            for output in history.get("outputs", {}).values()
+            for output in outputs.values()
+            if isinstance(output, dict)
             for key in FILE_KEYS
-            for entry in output.get(key, [])
+            if isinstance(output.get(key), list)
+            for entry in output[key]
             if isinstance(entry, dict) and entry.get("filename")
         ]
 
-    def download(self, entry: dict, target: "str | Path") -> Path:
-        """GET /view of one saved file into `target` (its subfolder kept)."""
+    def download(
+        self, entry: dict, target: "str | Path", max_bytes: int = MAX_DOWNLOAD_BYTES
+    ) -> Path:
+        """GET /view of one saved file into `target` (its subfolder kept), streamed to disk."""
+        relative = _saved_path(entry, target)
         query = urlencode(
             {
                 "filename": entry["filename"],
@@ -201,12 +239,24 @@ class ComfyClient:
                 "type": entry.get("type") or "output",
             }
         )
-        relative = Path(entry.get("subfolder") or "", entry["filename"])
-        if relative.is_absolute() or ".." in relative.parts:
-            raise RemoteError(f"output {relative}: refused, it would be saved outside {target}")
         destination = Path(target, relative)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_bytes(self._request(f"/view?{query}"))
+        partial = destination.with_name(destination.name + ".part")
+        try:
+            with self._open(f"/view?{query}") as response, open(partial, "wb") as file:
+                written = 0
+                while chunk := response.read(CHUNK_BYTES):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise RemoteError(
+                            f"output {relative}: over {max_bytes} bytes; download stopped"
+                        )
+                    file.write(chunk)
+            os.replace(partial, destination)
+        except (OSError, HTTPException) as error:
+            raise RemoteError(f"output {relative}: download failed ({error})") from None
+        finally:
+            partial.unlink(missing_ok=True)
         return destination
 
     def run(
@@ -224,16 +274,54 @@ class ComfyClient:
         return [self.download(entry, target) for entry in self.saved_files(prompt_id)]
 
 
+def _reply_object(path: str, reply: bytes) -> dict:
+    """A server reply that must be a JSON object; anything else is the server's fault."""
+    try:
+        answer = json.loads(reply)
+    except (ValueError, RecursionError):
+        raise RemoteError(f"{path}: the server's reply is not JSON: {reply[:200]!r}") from None
+    if not isinstance(answer, dict):
+        raise RemoteError(f"{path}: the server's reply is not a JSON object: {reply[:200]!r}")
+    return answer
+
+
+def _saved_path(entry: dict, target: "str | Path") -> Path:
+    """The relative path a saved file keeps under `target`; refuses names that escape it.
+
+    Checked for both POSIX and Windows meanings (`C:evil`, `\\evil`, `..`), whatever
+    the client runs on: a server's names are never trusted.
+    """
+    filename, subfolder = entry.get("filename"), entry.get("subfolder") or ""
+    if not isinstance(filename, str) or not isinstance(subfolder, str):
+        raise RemoteError(f"output {entry!r:.200}: filename and subfolder must be text")
+    folders = [part for part in re.split(r"[\\/]", subfolder) if part not in ("", ".")]
+    for part in (*folders, filename):
+        if part in ("", ".", "..") or _UNSAFE_NAME.search(part):
+            raise RemoteError(
+                f"output {subfolder!r}/{filename!r}: refused, it would be saved outside "
+                f"{target} (names may not hold '..', separators in file names, drive "
+                "colons or control characters)"
+            )
+    return Path(*folders, filename)
+
+
 def _error_text(detail: str) -> str:
     """ComfyUI's /prompt refusal as one readable line per problem."""
     try:
         answer = json.loads(detail)
-    except ValueError:
+    except (ValueError, RecursionError):
         return detail.strip()[:500]
-    lines = [answer.get("error", {}).get("message", "")]
-    for node_id, problem in (answer.get("node_errors") or {}).items():
-        for error in problem.get("errors", []):
+    if not isinstance(answer, dict):
+        return detail.strip()[:500]
+    error = answer.get("error")
+    lines = [error.get("message", "") if isinstance(error, dict) else str(error or "")]
+    node_errors = answer.get("node_errors")
+    for node_id, problem in (node_errors if isinstance(node_errors, dict) else {}).items():
+        problem = problem if isinstance(problem, dict) else {}
+        errors = problem.get("errors")
+        for item in errors if isinstance(errors, list) else []:
+            item = item if isinstance(item, dict) else {"message": item}
             lines.append(
-                f"node {node_id} ({problem.get('class_type')}): {error.get('message')}: {error.get('details')}"
+                f"node {node_id} ({problem.get('class_type')}): {item.get('message')}: {item.get('details')}"
             )
-    return "; ".join(line for line in lines if line)
+    return "; ".join(str(line) for line in lines if line)

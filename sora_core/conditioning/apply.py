@@ -46,6 +46,8 @@ def place_condition(
     strict: bool = False,
 ) -> PlacedCondition:
     """Resolve negative starts, alignment and clipping of one group (all in latent frames)."""
+    if align is not None and align < 1:
+        raise MaskStrategyError(f"align = {align!r} must be None or an integer >= 1")
     source_start, target_start = condition.reference_start, condition.target_start
     if source_start < 0:
         source_start += reference_frames

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import ConfigError
 from ..geometry import dframe_to_frame
-from ..prompts import prompts_for_loop
+from ..prompts import MAX_LOOPS, prompts_for_loop
 from .apply import apply_mask_strategy
 from .references import LatentVideoCodec
 from .strategy import ConditionFrames, MaskStrategy, append_group
@@ -47,14 +47,23 @@ class LongVideoSettings:
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
             raise ConfigError(f"long-video version {self.version!r}: choose one of {VERSIONS}")
-        if not isinstance(self.loop, int) or self.loop < 1:
-            raise ConfigError(f"loop = {self.loop!r} must be an integer >= 1")
+        if isinstance(self.loop, bool) or not isinstance(self.loop, int):
+            raise ConfigError(f"loop = {self.loop!r} must be an integer from 1 to {MAX_LOOPS}")
+        if not 1 <= self.loop <= MAX_LOOPS:
+            raise ConfigError(f"loop = {self.loop} must be from 1 to {MAX_LOOPS}")
         length = self.condition_frame_length
         if not isinstance(length, int) or length < 1:
             raise ConfigError(f"condition_frame_length = {length!r} must be an integer >= 1")
         if not 0.0 <= self.condition_frame_edit <= 1.0:
             raise ConfigError(
                 f"condition_frame_edit = {self.condition_frame_edit!r} must be in [0, 1]"
+            )
+        if self.align is not None and (
+            isinstance(self.align, bool) or not isinstance(self.align, int) or self.align < 1
+        ):
+            raise ConfigError(
+                f"align = {self.align!r} must be None (no snapping) or an integer >= 1 "
+                "(latent frames; Open-Sora 1.2 uses 5)"
             )
         if self.version == "1.1" and self.condition_frame_edit != 0.0:
             raise ConfigError("condition_frame_edit is an Open-Sora 1.2 option; 1.1 keeps it 0")

@@ -14,6 +14,9 @@ from ..errors import MaskStrategyError
 
 GROUP_SEPARATOR = ";"
 NUMBER_SEPARATOR = ","
+# Far beyond any real video (a latent of 2**20 frames); bigger values are typos or attacks,
+# and would only fail later inside index arithmetic.
+MAX_POSITION = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,12 @@ class ConditionFrames:
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise MaskStrategyError(
-                    f"condition {self}: {field.name} = {value!r} must be an integer ({field.meaning})"
+                    f"condition {self}: {field.name} = {value!r}; allowed: {field.meaning}"
+                )
+            if abs(value) > MAX_POSITION:
+                raise MaskStrategyError(
+                    f"{field.name} = {value} is out of range: at most {MAX_POSITION} "
+                    f"in size ({field.meaning})"
                 )
         if self.length < 1:
             raise MaskStrategyError(
@@ -59,25 +67,36 @@ class _Field:
 
 
 FIELDS = (
-    _Field("loop_index", "the long-video loop it applies to, 0 = first"),
-    _Field("reference_index", "index into the prompt's reference_path list"),
-    _Field("reference_start", "first reference latent frame, negative counts from its end"),
-    _Field("target_start", "first generated latent frame, negative counts from the end"),
-    _Field("length", "number of latent frames, at least 1"),
+    _Field("loop_index", "an integer >= 0, the long-video loop it applies to (0 = the first)"),
+    _Field("reference_index", "an integer >= 0, which entry of the prompt's reference_path"),
+    _Field(
+        "reference_start", "an integer, the first reference latent frame (< 0 counts from its end)"
+    ),
+    _Field(
+        "target_start", "an integer, the first generated latent frame (< 0 counts from the end)"
+    ),
+    _Field("length", "an integer >= 1, the number of latent frames"),
     _Field("edit_ratio", "a number in [0, 1]: 0 keeps the reference, 1 ignores it"),
 )
 # What callers may pass wherever a strategy is expected.
 MaskStrategy = str | Sequence[ConditionFrames] | None
 
 
+def _where(text: str, strategy: str, position: int) -> str:
+    """The error prefix naming the group; long strategies are shortened (messages stay small)."""
+    whole = strategy or text
+    shown = repr(whole) if len(whole) <= 80 else f"{whole[:60]!r}... ({len(whole)} characters)"
+    group = repr(text) if len(text) <= 80 else f"{text[:60]!r}..."
+    return f"mask strategy {shown}, group {position} {group}"
+
+
 def parse_group(text: str, strategy: str = "", position: int = 0) -> ConditionFrames:
     """One `a,b,c,d,e,f` group -> `ConditionFrames` (missing trailing numbers = defaults)."""
-    where = f"mask strategy {strategy or text!r}, group {position} {text!r}"
-    numbers = text.split(NUMBER_SEPARATOR)
+    numbers = text.split(NUMBER_SEPARATOR, len(FIELDS))
     if len(numbers) > len(FIELDS):
         raise MaskStrategyError(
-            f"{where}: has {len(numbers)} numbers; a group takes 1 to {len(FIELDS)}: "
-            + ", ".join(field.name for field in FIELDS)
+            f"{_where(text, strategy, position)}: has more than {len(FIELDS)} numbers; "
+            f"a group takes 1 to {len(FIELDS)}: " + ", ".join(field.name for field in FIELDS)
         )
     values: list = []
     for field, number in zip(FIELDS, numbers, strict=False):
@@ -86,14 +105,16 @@ def parse_group(text: str, strategy: str = "", position: int = 0) -> ConditionFr
             values.append(parse(number))
         except ValueError:
             kind = "a number" if parse is float else "an integer"
+            shown = number.strip()
+            shown = repr(shown) if len(shown) <= 40 else f"{shown[:30]!r}... ({len(shown)} chars)"
             raise MaskStrategyError(
-                f"{where}: {field.name} = {number.strip()!r} is not {kind}; "
+                f"{_where(text, strategy, position)}: {field.name} = {shown} is not {kind}; "
                 f"allowed: {field.meaning}"
             ) from None
     try:
         return ConditionFrames(*values)
     except MaskStrategyError as error:
-        raise MaskStrategyError(f"{where}: {error}") from None
+        raise MaskStrategyError(f"{_where(text, strategy, position)}: {error}") from None
 
 
 def parse_mask_strategy(strategy: "str | None") -> "list[ConditionFrames]":

@@ -11,6 +11,9 @@ The batch contract (what the trainer consumes), one dict per step and rank:
 - `index`: list of B CSV row positions; `skipped`: list of `SkippedSample` dropped from
   this batch. Both are bookkeeping, not model inputs.
 
+From a feature cache (`BatchFeatureDataset`), `video` holds the VAE latents
+[B, C, T', H', W'], `text` the T5 embeddings [B, 1, L, D] and `mask` their token mask [B, L].
+
 B may be smaller than the bucket's batch size when files were skipped, and may be 0 (every
 file bad, or the reference sampler's padding ran a bucket dry): `video` then has shape
 [0, 3, T, H, W]; a trainer skips the update (under DDP it must still join the collective).
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from .features import BatchFeatureDataset, FeatureBatchSampler, collate_stored_batch
 from .sampler import StatefulBatchSampler, VariableVideoBatchSampler
 from .task_masks import DefaultText
 from .video_text import SkippedSample, VariableVideoTextDataset, VideoTextDataset
@@ -34,6 +38,7 @@ logger = logging.getLogger(__name__)
 DATASET_TYPES = {
     "VideoTextDataset": VideoTextDataset,
     "VariableVideoTextDataset": VariableVideoTextDataset,
+    "BatchFeatureDataset": BatchFeatureDataset,
 }
 DATASET_KEYS = {"type", "data_path", "num_frames", "frame_interval", "image_size", "transform_name"}
 
@@ -64,6 +69,13 @@ def build_dataset(
         raise ConfigError(
             "dataset data_path is not set: pass --data-path CSV or set it in the config"
         )
+    if kind == "BatchFeatureDataset":
+        extra = sorted(set(config) - {"data_path"})
+        if extra:
+            raise ConfigError(
+                f"dataset key(s) {extra} do not apply to BatchFeatureDataset (only data_path)"
+            )
+        return BatchFeatureDataset(config["data_path"])
     if "image_size" in config and config["image_size"] is not None:
         config["image_size"] = tuple(config["image_size"])
     return DATASET_TYPES[kind](seed=seed, default_text=default_text, **config)
@@ -142,7 +154,13 @@ class TrainingLoader:
     """
 
     def __init__(
-        self, dataset, sampler, num_workers: int = 0, pin_memory: bool = False, seed: int = 0
+        self,
+        dataset,
+        sampler,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        seed: int = 0,
+        collate_fn=collate_samples,
     ):
         self.dataset, self.sampler = dataset, sampler
         self.skips = SkipReport()
@@ -151,13 +169,15 @@ class TrainingLoader:
             batch_sampler=sampler,
             num_workers=num_workers,
             pin_memory=pin_memory,
-            collate_fn=collate_samples,
+            collate_fn=collate_fn,
             worker_init_fn=seed_worker(seed),
         )
 
     @property
     def fixed_size(self) -> "tuple[int, int, int] | None":
         """(num_frames, height, width) of a fixed-size dataset; None when bucketed."""
+        if isinstance(self.dataset, BatchFeatureDataset):
+            return self.dataset.fixed_size
         if isinstance(self.dataset, VariableVideoTextDataset):
             return None
         return (self.dataset.num_frames, *self.dataset.image_size)
@@ -197,7 +217,11 @@ def prepare_dataloader(
     pin_memory: bool = False,
 ) -> TrainingLoader:
     """The reference's `prepare_dataloader`: bucketed batches for the variable dataset, fixed
-    `batch_size` batches for `VideoTextDataset`; sharded over `num_replicas` ranks."""
+    `batch_size` batches for `VideoTextDataset`, stored batches for `BatchFeatureDataset`;
+    sharded over `num_replicas` ranks."""
+    if isinstance(dataset, BatchFeatureDataset):
+        sampler = FeatureBatchSampler(len(dataset), num_replicas, rank, shuffle, seed)
+        return TrainingLoader(dataset, sampler, num_workers, pin_memory, seed, collate_stored_batch)
     if isinstance(dataset, VariableVideoTextDataset):
         if not bucket_config:
             raise ConfigError("VariableVideoTextDataset needs a bucket_config")

@@ -26,19 +26,27 @@ class AttachedLoRA:
     config: LoRAConfig
     adapters: dict  # layer path -> LoRAAdapter
     base: dict  # model_identity of the model they are attached to
+    prefixes: dict  # layer path -> the adapter's key prefix in the model's state dict
 
     def parameters(self) -> list[nn.Parameter]:
         """The adapter tensors (what an optimizer trains)."""
         return [param for adapter in self.adapters.values() for param in adapter.parameters()]
 
-    def weights(self, source: str = "LoRA") -> LoRAWeights:
-        """A detached CPU copy, ready for `save_lora`."""
+    def weights(self, state: "dict | None" = None, source: str = "LoRA") -> LoRAWeights:
+        """A detached CPU copy, ready for `save_lora`; from the model's gathered full
+        `state` dict when given (sharded training), else from the adapters themselves."""
+        if state is None:
+            state = {
+                f"{self.prefixes[path]}.{name}": tensor
+                for path, adapter in self.adapters.items()
+                for name, tensor in adapter.state_dict().items()
+            }
         layers = {
-            path: (
-                adapter.lora_A.weight.detach().float().cpu().clone(),
-                adapter.lora_B.weight.detach().float().cpu().clone(),
+            path: tuple(
+                state[f"{prefix}.{half}.weight"].detach().float().cpu().clone()
+                for half in ("lora_A", "lora_B")
             )
-            for path, adapter in self.adapters.items()
+            for path, prefix in self.prefixes.items()
         }
         return LoRAWeights(layers, self.config, dict(self.base), source)
 
@@ -67,7 +75,7 @@ def _wrapped(model: nn.Module, path: str) -> LoRALinear:
 
 
 def _attach(model: nn.Module, config: LoRAConfig, paths, strength: float) -> AttachedLoRA:
-    adapters = {}
+    adapters, prefixes = {}, {}
     for path in paths:
         layer = _wrapped(model, path)
         adapter = LoRAAdapter(
@@ -79,9 +87,10 @@ def _attach(model: nn.Module, config: LoRAConfig, paths, strength: float) -> Att
             strength,
             device=layer.weight.device,
         )
+        prefixes[path] = f"{path}.adapters.{len(layer.adapters)}"
         layer.adapters.append(adapter)
         adapters[path] = adapter
-    return AttachedLoRA(config, adapters, model_identity(model))
+    return AttachedLoRA(config, adapters, model_identity(model), prefixes)
 
 
 def store_base_weights(model: nn.Module, dtype: "str | torch.dtype") -> None:

@@ -176,6 +176,13 @@ class TransformerBase(nn.Module):
         dtype = self.compute_dtype
         return x.to(dtype), timestep.to(dtype)
 
+    def set_input_size(self, input_size) -> None:
+        """Models with fixed sin-cos tables (STDiT 1.0, DiT, Latte, PixArt): rebuild them for
+        another latent `(T, H, W)`, as the reference builds its model for each run's latent."""
+        self.config["input_size"] = tuple(input_size)
+        self.grid = tuple(size // patch for size, patch in zip(input_size, self.patch_size))
+        self.reset_position_tables()
+
     def check_grid(self, grid: tuple, expected: tuple, latent_shape) -> None:
         """Models with fixed position tables take only the latent size they were built for."""
         if grid != expected:
@@ -224,15 +231,13 @@ class STDiTBase(TransformerBase):
         x, timestep = self.prepare_latent(x, timestep)
         batch = x.shape[0]
         caption_shape = (self.config["model_max_length"], self.config["caption_channels"])
-        if y.ndim == 3 and not projected_captions:
-            y = y[:, None]
-        if projected_captions:
-            pass
-        elif y.ndim != 4 or y.shape[0] != batch or y.shape[-1] != caption_shape[1]:
-            raise VideoShapeError(
-                f"{name}: y has shape {tuple(y.shape)}; expected [{batch}, 1, L, {caption_shape[1]}]"
-                f" (L = {caption_shape[0]} for this model)"
-            )
+        if not projected_captions:
+            y = y[:, None] if y.ndim == 3 else y
+            if y.ndim != 4 or y.shape[0] != batch or y.shape[-1] != caption_shape[1]:
+                raise VideoShapeError(
+                    f"{name}: y has shape {tuple(y.shape)}; expected [{batch}, 1, L, {caption_shape[1]}]"
+                    f" (L = {caption_shape[0]} for this model)"
+                )
         return x, timestep, y.to(x.dtype)
 
     def size_arg(self, value, name: str, batch: int, device) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, PromptError, VideoShapeError
-from .base import TransformerBase
+from .base import SHARED_DEFAULTS, TransformerBase
 from .layers import (
     Attention,
     CaptionEmbedder,
@@ -31,23 +31,14 @@ from .layers import (
 )
 
 DIT_DEFAULTS = {
+    **{k: v for k, v in SHARED_DEFAULTS.items() if k not in ("pred_sigma", "drop_path")},
     "input_size": (16, 32, 32),
-    "in_channels": 4,
-    "patch_size": (1, 2, 2),
-    "hidden_size": 1152,
-    "depth": 28,
-    "num_heads": 16,
-    "mlp_ratio": 4.0,
-    "class_dropout_prob": 0.1,
     "learn_sigma": True,
     "condition": "text",
     "no_temporal_pos_emb": False,
     "caption_channels": 512,
     "model_max_length": 77,
     "dtype": torch.float32,
-    "enable_flash_attn": False,
-    "enable_layernorm_kernel": False,
-    "enable_sequence_parallelism": False,
 }
 
 
@@ -100,11 +91,7 @@ class DiT(TransformerBase):
         hidden = c["hidden_size"]
         self.num_classes = num_classes(c["condition"])
         self.grid = tuple(size // patch for size, patch in zip(c["input_size"], self.patch_size))
-        if self.grid[1] != self.grid[2]:
-            raise ConfigError(
-                f"input_size: {c['input_size']} — DiT and Latte take square latents only "
-                "(their sin-cos table is built for input_size[1] in both directions)"
-            )
+        self._check_square()
         self.register_buffer("pos_embed_spatial", sincos_2d(hidden, self.grid[1:]))
         self.register_buffer("pos_embed_temporal", sincos_1d(hidden, self.grid[0]))
         if self.num_classes is None:
@@ -120,8 +107,16 @@ class DiT(TransformerBase):
         )
         self.final_layer = FinalLayer(hidden, math.prod(self.patch_size), self.out_channels)
 
+    def _check_square(self) -> None:
+        if self.grid[1] != self.grid[2]:
+            raise ConfigError(
+                f"input_size: {self.config['input_size']} — DiT and Latte take square latents "
+                "only (their sin-cos table is built for input_size[1] in both directions)"
+            )
+
     def reset_position_tables(self) -> None:
         """Recompute the sin-cos buffers (checkpoint loaders drop the stored ones)."""
+        self._check_square()
         device, dtype = self.x_embedder.proj.weight.device, self.compute_dtype
         self.pos_embed_spatial = sincos_2d(self.hidden_size, self.grid[1:]).to(device, dtype)
         self.pos_embed_temporal = sincos_1d(self.hidden_size, self.grid[0]).to(device, dtype)

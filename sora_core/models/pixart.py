@@ -54,10 +54,6 @@ class PixArt(STDiTBase):
                 f"enable_sequence_parallelism: not supported by {type(self).__name__}"
             )
         self.grid = tuple(size // patch for size, patch in zip(c["input_size"], self.patch_size))
-        if c.get("base_size") is None:
-            self.base_size = int(math.sqrt(self.grid[1] * self.grid[2]))
-        else:  # given in latent pixels
-            self.base_size = c["base_size"] // self.patch_size[1]
         self.register_buffer("pos_embed", self.spatial_table(self.grid[1:]))
         self.register_buffer("pos_embed_temporal", self.temporal_table())
         self.blocks = torch.nn.ModuleList(
@@ -71,6 +67,14 @@ class PixArt(STDiTBase):
     def block_options(self, index: int) -> dict:
         """Per-block options beside `block_kwargs` (PixArt-Σ: q/k norm, KV compression)."""
         return {}
+
+    @property
+    def base_size(self) -> int:
+        """Tokens the spatial table spans: the config's (in latent pixels) or `sqrt(H*W)` of
+        `input_size`."""
+        if self.config.get("base_size") is not None:
+            return self.config["base_size"] // self.patch_size[1]
+        return int(math.sqrt(self.grid[1] * self.grid[2]))
 
     def spatial_table(self, grid_hw) -> torch.Tensor:
         """`[1, H*W, C]` sin-cos table for a token grid, at `space_scale` and `base_size`."""

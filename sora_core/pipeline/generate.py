@@ -140,6 +140,11 @@ def generate_batch(
     )
     reference_latents = encode_references(codec, references or [[] for _ in range(batch)])
     latent_size = codec.get_latent_size([settings.num_frames, *settings.image_size])
+    transformer = models.transformer
+    if hasattr(transformer, "reset_position_tables") and transformer.grid != tuple(
+        size // patch for size, patch in zip(latent_size, transformer.patch_size)
+    ):
+        transformer.set_input_size(latent_size)  # fixed tables follow the requested size
     model_kwargs = size_conditioning(
         batch,
         settings.image_size,

@@ -7,12 +7,10 @@ against each other (latent channels, caption width, caption length), so a transf
 from one release and a VAE or text encoder from another fail with a clear message.
 """
 
-import os
-from pathlib import Path
-
 import torch
 
 from ..errors import CheckpointError
+from ..hub import locate
 from ..samplers import build_scheduler
 from .generate import GenerationModels
 from .placement import Placement
@@ -22,20 +20,9 @@ def resolve_checkpoint(name: str, field: str) -> str:
     """A local path for `from_pretrained`: the path itself, else the local HF cache snapshot."""
     from ..checkpoints import resolve_pretrained
 
-    if Path(str(name)).expanduser().exists():
-        return str(Path(str(name)).expanduser())
-    try:
+    if field == "text_encoder":
         return str(resolve_pretrained(str(name)))
-    except CheckpointError:
-        cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-            os.environ.get("HF_HOME", os.path.join("~", ".cache", "huggingface")), "hub"
-        )
-        raise CheckpointError(
-            f"{field}.from_pretrained = {name!r} is neither a local file or folder nor in the "
-            f"local Hugging Face cache ({cache}); nothing is downloaded. Put the files there "
-            f"(`huggingface-cli download {name}`) or give a local path"
-            + (" with --ckpt-path" if field == "model" else f" in the config's {field} dict")
-        ) from None
+    return str(locate(name, f"{field}.from_pretrained"))
 
 
 def resolved_configs(config: dict) -> dict:

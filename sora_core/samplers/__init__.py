@@ -11,7 +11,6 @@ from .interface import (
     SamplingRun,
     StepCallback,
     TextConditioning,
-    sample_with_text_encoder,
 )
 from .noise import GeneratorNoise, NoiseSource, as_noise_source
 from .rflow import RectifiedFlow, RectifiedFlowHeun, add_noise, timestep_transform
@@ -40,7 +39,6 @@ __all__ = [
     "config_keys",
     "guided_output",
     "mean_flat",
-    "sample_with_text_encoder",
     "space_timesteps",
     "timestep_transform",
     "training_losses",

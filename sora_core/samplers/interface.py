@@ -1,10 +1,9 @@
-"""What every sampler takes and reports: encoded text, per-step callbacks, and an adapter for
-the reference's `scheduler.sample(model, text_encoder, z, prompts, ...)` call."""
+"""What every sampler takes and reports: encoded text and per-step callbacks."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -162,77 +161,3 @@ class Sampler(ABC):
     @abstractmethod
     def _sample(self, latent: torch.Tensor, run: SamplingRun) -> torch.Tensor:
         """The step loop over a float32 latent (B, C, T, H, W)."""
-
-
-class TextEncoderLike(Protocol):
-    """The reference's text encoder contract: `encode(prompts)` and `null(n)`."""
-
-    def encode(self, prompts: Sequence[str]) -> Mapping[str, torch.Tensor]: ...
-
-    def null(self, n: int) -> torch.Tensor: ...
-
-
-def sample_with_text_encoder(
-    sampler: Sampler,
-    model: DiffusionModel,
-    text_encoder: TextEncoderLike,
-    z: torch.Tensor | Sequence[int],
-    prompts: Sequence[str],
-    device: torch.device | str | None = None,
-    additional_args: Mapping[str, Any] | None = None,
-    mask: torch.Tensor | None = None,
-    progress: bool = False,
-    noise: NoiseSource | torch.Generator | int | None = None,
-    callback: StepCallback | None = None,
-) -> torch.Tensor:
-    """The reference's `scheduler.sample(...)` call on top of `sampler.sample`.
-
-    `z` is the initial latent, or (as in Open-Sora 1.0) its per-sample size `(C, T, H, W)`, in
-    which case it is drawn from `noise` first. `mask` is the per-frame edit ratio (B, T).
-    """
-    noise = as_noise_source(noise)
-    encoded = dict(text_encoder.encode(list(prompts)))
-    text = TextConditioning(
-        y=encoded.pop("y"), y_null=text_encoder.null(len(prompts)), mask=encoded.pop("mask", None)
-    )
-    if not isinstance(z, torch.Tensor):
-        target = torch.device(device) if device is not None else text.y.device
-        z = noise.randn((len(prompts), *z), target)
-    callbacks = [
-        c for c in (callback, _progress_bar(sampler.num_sampling_steps) if progress else None) if c
-    ]
-    return sampler.sample(
-        model,
-        z,
-        text,
-        model_kwargs={**encoded, **(additional_args or {})},
-        frame_mask=mask,
-        noise=noise,
-        callback=_chain(callbacks),
-    )
-
-
-def _progress_bar(total: int) -> StepCallback:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total)
-
-    def update(step: SamplerStep) -> None:
-        bar.update(1)
-        if step.index + 1 == step.total:
-            bar.close()
-
-    return update
-
-
-def _chain(callbacks: list[StepCallback]) -> StepCallback | None:
-    if not callbacks:
-        return None
-    if len(callbacks) == 1:
-        return callbacks[0]
-
-    def call_all(step: SamplerStep) -> None:
-        for callback in callbacks:
-            callback(step)
-
-    return call_all

@@ -8,9 +8,13 @@ prompt path cleans before encoding), with a memory policy around it: weights res
 import torch
 from transformers import T5EncoderModel
 
+from ..errors import ConfigError
 from .cache import EncodingCache
 from .null import null_captions
 from .tokenizer import T5PromptTokenizer, TokenBatch
+
+# Open-Sora's captions are 120-300 tokens; past this a typo would pad every prompt to it.
+MAX_TEXT_TOKENS = 4096
 
 
 class T5TextEncoder:
@@ -29,6 +33,11 @@ class T5TextEncoder:
         self.model = model
         self.tokenizer = tokenizer
         self.model_max_length = int(model_max_length)
+        if not 1 <= self.model_max_length <= MAX_TEXT_TOKENS:
+            raise ConfigError(
+                f"model_max_length = {model_max_length}: 1 to {MAX_TEXT_TOKENS} tokens "
+                "(Open-Sora 1.0: 120, 1.1/1.2: 200/300)"
+            )
         self.output_dim = model.config.d_model
         self.device = torch.device(device)
         self.offload_device = torch.device(offload_device)

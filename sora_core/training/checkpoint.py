@@ -29,6 +29,7 @@ from ..errors import CheckpointError
 
 CHECKPOINT_NAME = re.compile(r"^epoch(\d+)-global_step(\d+)$")
 FINISHED_MARK = "running_states.json"
+LORA_FILE = "lora.safetensors"
 TEMPORARY_PREFIX = ".tmp-"
 
 
@@ -94,8 +95,12 @@ def save_checkpoint(
     sampler_state: "dict | None",
     training_config: dict,
     keep_last: "int | None" = None,
+    lora=None,
 ) -> Path:
-    """Write one checkpoint (main rank only) and drop the oldest beyond `keep_last`."""
+    """Write one checkpoint (main rank only) and drop the oldest beyond `keep_last`.
+
+    `lora` (`sora_core.lora.LoRAWeights`): the trained adapters, also written on their own
+    as `lora.safetensors` (what `--lora` and the LoRA node load)."""
     final = exp_dir / f"epoch{state.epoch}-global_step{state.global_step}"
     staging = exp_dir / f"{TEMPORARY_PREFIX}{final.name}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -111,6 +116,10 @@ def save_checkpoint(
     if sampler_state is not None:
         _write_json(staging / "sampler.json", sampler_state)
     _write_json(staging / "training_config.json", training_config)
+    if lora is not None:
+        from ..lora import save_lora
+
+        save_lora(lora, staging / LORA_FILE)
     _write_json(staging / FINISHED_MARK, state.__dict__)
     if final.exists():  # a rerun of the same step: replace it whole
         shutil.rmtree(final)

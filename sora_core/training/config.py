@@ -45,6 +45,7 @@ DEFAULTS: dict = {
     "start_from_scratch": False,
     "wandb": False,
     "record_time": False,
+    "lora": None,  # ours: dict(rank, alpha, dropout, targets) trains adapters only
 }
 # Keys that only matter when a section is absent or features are pre-extracted.
 FEATURE_KEYS = {
@@ -176,6 +177,10 @@ def check_config(config: dict, source: str) -> dict:
         )
     if not 0.0 <= float(settings["ema_decay"]) <= 1.0:
         raise ConfigError(f"ema_decay = {settings['ema_decay']!r}; expected a value in [0, 1]")
+    if settings["lora"] is not None:
+        from ..lora import LoRAConfig
+
+        LoRAConfig.from_dict(settings["lora"])
     if not settings["dataset"].get("data_path"):
         raise ConfigError(f"{source}: no training data: give --data-path CSV (dataset.data_path)")
     return settings

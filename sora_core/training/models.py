@@ -23,6 +23,7 @@ class TrainingModels:
     vae: "torch.nn.Module | None"
     text_encoder: "object | None"
     scheduler: object
+    lora: object = None  # sora_core.lora.AttachedLoRA when only adapters train
 
 
 def _encoder_dtype(settings: dict, device: torch.device) -> str:
@@ -107,12 +108,27 @@ def build_transformer(
 def build_training_models(
     settings: dict, ranks: Ranks, dataset_size: "tuple | None"
 ) -> TrainingModels:
-    """Text encoder, VAE, transformer (on the rank's device) and the scheduler."""
+    """Text encoder, VAE, transformer (on the rank's device) and the scheduler.
+
+    On a feature cache (`BatchFeatureDataset`) neither encoder is built; the transformer's
+    widths come from the cache unless the settings give them."""
     from ..models import model_class
 
-    text_encoder = build_text_encoder_for_training(settings, ranks.device)
-    vae = build_vae_for_training(settings, ranks.device)
-    model = build_transformer(settings, vae, text_encoder, dataset_size).to(ranks.device)
+    if settings["dataset"].get("type") == "BatchFeatureDataset":
+        from ..datasets.features import BatchFeatureDataset
+
+        settings = {**BatchFeatureDataset(settings["dataset"]["data_path"]).dims, **settings}
+        text_encoder = vae = None
+    else:
+        text_encoder = build_text_encoder_for_training(settings, ranks.device)
+        vae = build_vae_for_training(settings, ranks.device)
+    model = build_transformer(settings, vae, text_encoder, dataset_size)
+    lora = None
+    if settings.get("lora") is not None:
+        from ..lora import add_lora
+
+        lora = add_lora(model, settings["lora"])  # freezes the transformer
+    model = model.to(ranks.device)
     release = model_class(settings["model"]["type"])[0].opensora_version
     scheduler = build_scheduler(settings["scheduler"], opensora_version=release)
-    return TrainingModels(model, vae, text_encoder, scheduler)
+    return TrainingModels(model, vae, text_encoder, scheduler, lora)

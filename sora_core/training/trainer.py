@@ -249,6 +249,7 @@ class Trainer:
                 sampler_state=self.data.state_dict(state.epoch, state.step),
                 training_config=self.settings,
                 keep_last=self.settings["keep_last_ckpts"],
+                lora=None if self.models.lora is None else self.models.lora.weights(model_state),
             )
             tqdm.write(f"saved checkpoint {folder}")
         barrier(self.ranks)

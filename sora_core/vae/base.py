@@ -59,10 +59,9 @@ class VideoVAE(nn.Module):
         """Floating-point type of the weights."""
         return next(self.parameters()).dtype
 
-    def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
-        """Run frames on exact `tile_size`-cell tiles (None: untiled); `overlap` is accepted
-        for older configs and does not change the result."""
-        self.tiling = make_tiling(tile_size, overlap)
+    def set_tiling(self, tile_size: "int | None" = None) -> None:
+        """Run frames on exact `tile_size`-cell tiles (None: untiled)."""
+        self.tiling = make_tiling(tile_size)
 
     def auto_tiling(
         self, height: int, width: int, memory_budget: int, batch: int = 1

@@ -38,5 +38,5 @@ def instantiate(
         vae = OpenSoraVAE(spatial, temporal, spec.micro_frame_size, spec.shift, spec.scale)
         if spec.freeze_vae_2d:
             spatial.requires_grad_(False)
-    vae.set_tiling(spec.tile_size, spec.tile_overlap)
+    vae.set_tiling(spec.tile_size)
     return vae.eval()

@@ -90,7 +90,6 @@ class VAESpec:
     freeze_vae_2d: bool = False
     from_pretrained: "str | None" = None
     tile_size: "int | None" = None
-    tile_overlap: "int | None" = None
 
 
 def _check_keys(config: dict, known: set, kind: str) -> None:
@@ -166,7 +165,9 @@ def parse_vae_config(config: dict) -> VAESpec:
     """Read an Open-Sora VAE config dict; unknown keys and types raise `ConfigError`."""
     kind = _type_of(config, KNOWN_KEYS)
     _check_keys(config, KNOWN_KEYS[kind], kind)
-    tiling = {"tile_size": config.get("tile_size"), "tile_overlap": config.get("tile_overlap")}
+    # `tile_overlap` (from blended tiling) is still accepted so older configs load; exact
+    # tiles need none.
+    tiling = {"tile_size": config.get("tile_size")}
     if kind == "VideoAutoencoderKL":
         spatial = _spatial_spec(config, SD_DEFAULT_SPATIAL)
         return VAESpec(

@@ -17,7 +17,8 @@ V12_SHIFT = (-0.10, 0.34, 0.27, 0.98)
 V12_SCALE = (3.85, 2.32, 2.33, 3.06)
 
 
-def _channel_buffer(values, channels: int, name: str) -> torch.Tensor:
+def latent_statistic(values, channels: int, name: str) -> torch.Tensor:
+    """A latent scale or shift as a buffer: one number, or one per channel shaped (1, C, 1, 1, 1)."""
     tensor = torch.tensor(values, dtype=torch.float32)
     if tensor.ndim == 0:
         return tensor
@@ -58,12 +59,12 @@ class OpenSoraVAE(VideoVAE):
         self.micro_z_frame_size = (
             None if micro_frame_size is None else temporal_vae.latent_frames(micro_frame_size)
         )
-        self.register_buffer("scale", _channel_buffer(scale, self.out_channels, "scale"))
-        self.register_buffer("shift", _channel_buffer(shift, self.out_channels, "shift"))
+        self.register_buffer("scale", latent_statistic(scale, self.out_channels, "scale"))
+        self.register_buffer("shift", latent_statistic(shift, self.out_channels, "shift"))
 
-    def set_tiling(self, tile_size: "int | None" = None, overlap: "int | None" = None) -> None:
+    def set_tiling(self, tile_size: "int | None" = None) -> None:
         """Tile both stages (the temporal VAE at latent resolution, the spatial VAE per frame)."""
-        super().set_tiling(tile_size, overlap)
+        super().set_tiling(tile_size)
         self.spatial_vae.tiling = self.tiling
 
     def auto_tiling(self, height: int, width: int, memory_budget: int, batch: int = 1):

@@ -27,24 +27,15 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class Tiling:
-    """Square tiles of `tile_size` latent cells.
-
-    `overlap` is accepted for configs and nodes written for blended tiling; tiles are now
-    exact (each reads its receptive-field halo), so it does not change the result.
-    """
+    """Square tiles of `tile_size` latent cells; exact (each reads its receptive-field halo),
+    so tiles never overlap."""
 
     tile_size: int
-    overlap: int = 0
 
     def __post_init__(self):
         if not isinstance(self.tile_size, int) or self.tile_size < 2:
             raise ConfigError(
                 f"tile_size: {self.tile_size!r} latent cells; expected an integer >= 2"
-            )
-        if not isinstance(self.overlap, int) or not 0 <= self.overlap < self.tile_size:
-            raise ConfigError(
-                f"overlap: {self.overlap!r} latent cells; expected an integer in "
-                f"[0, tile_size={self.tile_size})"
             )
 
     def covers(self, cells_h: int, cells_w: int) -> bool:
@@ -52,11 +43,9 @@ class Tiling:
         return cells_h <= self.tile_size and cells_w <= self.tile_size
 
 
-def make_tiling(tile_size: "int | None", overlap: "int | None" = None) -> "Tiling | None":
+def make_tiling(tile_size: "int | None") -> "Tiling | None":
     """A `Tiling`, or None (untiled) when `tile_size` is None."""
-    if tile_size is None:
-        return None
-    return Tiling(tile_size, 0 if overlap is None else overlap)
+    return None if tile_size is None else Tiling(tile_size)
 
 
 def tile_spans(size: int, tile: int) -> list[tuple[int, int]]:
