@@ -4,7 +4,7 @@
 
 runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0), the T5 with
 the caption tokenizer (`sora_core.demo.text_encoder`), the per-frame VAE
-(`sora_core.demo.train_vae`), the transformer with `opensora-train configs/demo/train.py`,
+(`sora_core.demo.train_vae`), the transformer with `opensora-train configs/demo/train/demo.py`,
 then `export`: the last checkpoint's EMA weights as fp16 safetensors into
 `sora_core/demo/model/` and `provenance.json` beside them (config, seeds, steps, loss
 curves, commit, SHA-256 of the shipped files). Run it from the repository root.
@@ -33,7 +33,7 @@ from .embedded import (
 )
 from .text_encoder import write_text_encoder
 
-CONFIG = Path("configs/demo/train.py")
+CONFIG = Path("configs/demo/train/demo.py")
 DATA_SEED = 0
 NUM_VIDEOS = 3000
 

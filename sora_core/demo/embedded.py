@@ -71,7 +71,7 @@ def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
         },
         "scheduler": {
             "type": "rflow",
-            "use_timestep_transform": False,  # as trained (see configs/demo/train.py)
+            "use_timestep_transform": False,  # as trained (see configs/demo/train/demo.py)
             "num_sampling_steps": NUM_SAMPLING_STEPS,
             "cfg_scale": CFG_SCALE,
         },
