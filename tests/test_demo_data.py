@@ -65,7 +65,7 @@ def test_held_out_combinations_are_never_trained_but_their_parts_are():
 def test_the_pixel_reader_reads_every_rendered_scene(size):
     rng = np.random.default_rng(0)
     for scene in ALL_SCENES:
-        frames = render_clip(scene, 16, *size, rng)
+        frames = render_clip(scene, 12, *size, rng)
         reading = read_clip(frames)
         assert (reading.background, reading.colour, reading.shape, reading.direction) == (
             scene.background,
@@ -78,7 +78,7 @@ def test_the_pixel_reader_reads_every_rendered_scene(size):
 def test_the_whole_path_stays_in_view_and_too_long_a_clip_is_refused():
     rng = np.random.default_rng(1)
     for _ in range(20):
-        frames = render_clip(Scene("red", "square", "left", "black"), 16, 64, 64, rng)
+        frames = render_clip(Scene("red", "square", "left", "black"), 12, 64, 64, rng)
         for edge in (frames[:, 0], frames[:, -1], frames[:, :, 0], frames[:, :, -1]):
             assert edge.max() == 0
     with pytest.raises(ConfigError, match="num_frames 40: a 64x64 frame is too small"):
@@ -91,7 +91,7 @@ def test_dataset_writes_the_reference_csv_with_decodable_files(tmp_path):
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == 16
-    assert {int(row["num_frames"]) for row in rows[:12]} == {8, 16}
+    assert {int(row["num_frames"]) for row in rows[:12]} == {8, 12}
     assert {int(row["num_frames"]) for row in rows[12:]} == {1}
     assert len({(row["height"], row["width"]) for row in rows}) > 1
     for row in rows:

@@ -19,7 +19,7 @@ from .shapes import BACKGROUNDS, Scene, caption, render_clip, training_combos
 CSV_COLUMNS = ("path", "text", "num_frames", "height", "width", "aspect_ratio", "fps")
 # (height, width): square, landscape and portrait, so several aspect buckets fill up.
 VIDEO_SIZES: tuple[tuple[int, int], ...] = ((64, 64), (64, 112), (112, 64))
-VIDEO_LENGTHS: tuple[int, ...] = (8, 16)
+VIDEO_LENGTHS: tuple[int, ...] = (8, 12)
 IMAGE_SIZES: tuple[tuple[int, int], ...] = VIDEO_SIZES
 FPS = 8
 

@@ -42,7 +42,7 @@ HELD_OUT: tuple[tuple[str, str, str], ...] = (
 )
 
 SHAPE_SIZE = 0.3  # side (or diameter) as a fraction of the shorter frame side
-SPEED = 0.035  # distance per frame as a fraction of the shorter frame side
+SPEED = 0.05  # distance per frame as a fraction of the shorter frame side
 SUPERSAMPLE = 4
 MARGIN = 1  # pixels kept clear at the frame's edges, so the border is pure background
 

@@ -9,8 +9,9 @@ tokenizer built on the spot (the real T5 tokenizer ships with the T5 weights).
 import string
 
 import torch
-from transformers import T5Config, T5EncoderModel
+from transformers import T5EncoderModel
 
+from ..demo.text_encoder import t5_config
 from ..samplers import build_scheduler
 from ..text import T5PromptTokenizer, T5TextEncoder
 from ..text.tokenizer import WORD_BOUNDARY
@@ -96,17 +97,7 @@ def demo_tokenizer() -> T5PromptTokenizer:
 def demo_text_encoder(device: "str | torch.device" = "cpu", seed: int = 0) -> T5TextEncoder:
     """A 2-layer, 32-wide T5 encoder with random weights and the demo tokenizer."""
     tokenizer = demo_tokenizer()
-    config = T5Config(
-        vocab_size=tokenizer.vocab_size,
-        d_model=CAPTION_CHANNELS,
-        d_kv=8,
-        d_ff=64,
-        num_layers=2,
-        num_heads=4,
-        feed_forward_proj="gated-gelu",
-        is_encoder_decoder=False,
-        use_cache=False,
-    )
+    config = t5_config(tokenizer.vocab_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = T5EncoderModel(config).eval().requires_grad_(False)

@@ -1,0 +1,117 @@
+"""Rebuild the embedded demo model from nothing, then record its provenance.
+
+    python -m sora_core.demo.build --work build/demo
+
+runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0), the T5 with
+the caption tokenizer (`sora_core.demo.text_encoder`), the per-frame VAE
+(`sora_core.demo.train_vae`), the transformer with `opensora-train configs/demo/train/demo.py`,
+then `export`: the last checkpoint's EMA weights as fp16 safetensors into
+`sora_core/demo/model/` and `provenance.json` beside them (config, seeds, steps, loss
+curves, commit, SHA-256 of the shipped files). Run it from the repository root.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ..checkpoints.files import read_state_dict
+from ..cli.config_files import load_config
+from . import train_vae
+from .dataset import FPS, write_demo_dataset
+from .embedded import (
+    MODEL_DIR,
+    TEXT_ENCODER_DIR,
+    TRANSFORMER_FILE,
+    file_sha256,
+    shipped_files,
+)
+from .text_encoder import write_text_encoder
+
+CONFIG = Path("configs/demo/train/demo.py")
+DATA_SEED = 0
+NUM_VIDEOS = 3000
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def latest_checkpoint(outputs: Path) -> Path:
+    """The newest `epoch*-global_step*` folder holding an `ema.pt` under `outputs`."""
+    found = sorted(
+        outputs.glob("*/epoch*-global_step*/ema.pt"),
+        key=lambda path: int(path.parent.name.rsplit("global_step", 1)[1]),
+    )
+    if not found:
+        raise SystemExit(f"no checkpoint with ema.pt under {outputs}")
+    return found[-1].parent
+
+
+def export(checkpoint: Path, config_path: Path, record: dict, model_dir: Path = MODEL_DIR) -> Path:
+    """Ship `checkpoint`'s EMA transformer in fp16 and write the provenance record."""
+    weights = read_state_dict(checkpoint / "ema.pt")
+    half = {key: value.to(torch.float16).contiguous() for key, value in weights.items()}
+    save_file(half, str(model_dir / TRANSFORMER_FILE))
+    log = checkpoint.parent / "log.jsonl"
+    losses = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    config = load_config(config_path)
+    provenance = {
+        "config_file": str(config_path),
+        "config": {**config, "fps": FPS},
+        "checkpoint": checkpoint.name,
+        "commit": _commit(),
+        **record,
+        "transformer_log": losses,
+        "sha256": {
+            path.relative_to(model_dir).as_posix(): file_sha256(path)
+            for path in shipped_files(model_dir)
+        },
+    }
+    target = model_dir / "provenance.json"
+    target.write_text(json.dumps(provenance, indent=1, default=str))
+    return target
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sora_core.demo.build", description=__doc__)
+    parser.add_argument("--work", default="build/demo", help="data and training outputs")
+    parser.add_argument("--config", default=str(CONFIG))
+    parser.add_argument("--videos", type=int, default=NUM_VIDEOS)
+    parser.add_argument("--skip-vae", action="store_true", help="keep the shipped VAE")
+    args = parser.parse_args(argv)
+    work = Path(args.work)
+    started = time.perf_counter()
+    csv_path = write_demo_dataset(work / "data", args.videos, 0, DATA_SEED)
+    write_text_encoder(MODEL_DIR / TEXT_ENCODER_DIR)
+    vae_log = work / "vae_log.json"
+    if not args.skip_vae:
+        train_vae.main(["--log", str(vae_log)])
+    from ..cli import train_main
+
+    outputs = work / "outputs"
+    code = train_main([args.config, "--data-path", str(csv_path), "--outputs", str(outputs)])
+    if code:
+        return code
+    record = {
+        "data": {"seed": DATA_SEED, "videos": args.videos, "images": 0},
+        "command": " ".join(["python -m sora_core.demo.build", *(argv or sys.argv[1:])]),
+        "seconds": round(time.perf_counter() - started),
+        "vae_log": json.loads(vae_log.read_text()) if vae_log.exists() else None,
+    }
+    print(f"provenance -> {export(latest_checkpoint(outputs), Path(args.config), record)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

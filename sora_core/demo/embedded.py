@@ -1,0 +1,78 @@
+"""The embedded demo model: where its files are and the inference config that uses them.
+
+The pack ships `sora_core/demo/model/`: `opensora_demo_stdit3.safetensors` (STDiT3, trained
+by `opensora-train` on the procedural shapes), `opensora_demo_vae/` (per-frame VAE,
+`python -m sora_core.demo.train_vae`), `opensora_demo_t5/` (T5, caption tokenizer) and
+`provenance.json` (the training config, data seed, steps, loss curve, commit and the
+SHA-256 of every shipped file). The inference config is built from the training config
+recorded there, so the architecture is written down once.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+PROVENANCE = MODEL_DIR / "provenance.json"
+# Distinct names: ComfyUI lists them beside the user's own models.
+TRANSFORMER_FILE = "opensora_demo_stdit3.safetensors"
+VAE_DIR = "opensora_demo_vae"
+TEXT_ENCODER_DIR = "opensora_demo_t5"
+DEMO_PROMPT = "a red circle moving right on a black background"
+NUM_SAMPLING_STEPS = 25
+CFG_SCALE = 4.0
+
+
+def shipped_files(model_dir: Path = MODEL_DIR) -> "list[Path]":
+    """Every weights/tokenizer file of the embedded model (what the provenance hashes)."""
+    folders = [model_dir / VAE_DIR, model_dir / TEXT_ENCODER_DIR]
+    return [model_dir / TRANSFORMER_FILE, *(path for f in folders for path in sorted(f.iterdir()))]
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_provenance(model_dir: Path = MODEL_DIR) -> dict:
+    """The provenance record; a clear error when the pack was installed without it."""
+    path = model_dir / PROVENANCE.name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"the embedded demo model's {path} is missing or damaged ({error}); "
+            "reinstall the pack, or pass a config file / --ckpt-path for other weights"
+        ) from error
+
+
+def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
+    """An `opensora-generate` config for the embedded model, at its trained size and length."""
+    trained = read_provenance(model_dir)["config"]
+    frames = trained["dataset"]["num_frames"]
+    model = {key: value for key, value in trained["model"].items() if key != "from_pretrained"}
+    return {
+        "image_size": tuple(trained["dataset"]["image_size"]),
+        "num_frames": frames,
+        "fps": trained["fps"],
+        "frame_interval": 1,
+        "save_dir": "./samples",
+        "seed": 42,
+        "batch_size": 1,
+        "dtype": "fp32",
+        "device": "cpu",
+        "condition_frame_length": max(1, frames // 4),
+        "model": {**model, "from_pretrained": str(model_dir / TRANSFORMER_FILE)},
+        "vae": {**trained["vae"], "from_pretrained": str(model_dir / VAE_DIR)},
+        "text_encoder": {
+            **trained["text_encoder"],
+            "from_pretrained": str(model_dir / TEXT_ENCODER_DIR),
+        },
+        "scheduler": {
+            "type": "rflow",
+            "use_timestep_transform": False,  # as trained (see configs/demo/train/demo.py)
+            "num_sampling_steps": NUM_SAMPLING_STEPS,
+            "cfg_scale": CFG_SCALE,
+        },
+    }
