@@ -56,7 +56,7 @@ def run(model, vae, latent_size, frames, steps, cache, seed=0):
     }
     sampler = build_scheduler(
         {"type": "rflow", "num_sampling_steps": steps, "cfg_scale": 7.0,
-         "use_timestep_transform": True}, opensora_version="1.2",
+         "use_timestep_transform": True}, release="1.2",
     )  # fmt: skip
     latent = torch.randn(1, 4, *latent_size, generator=torch.Generator().manual_seed(seed))
     height, width = latent_size[1] * 8, latent_size[2] * 8

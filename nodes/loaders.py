@@ -28,7 +28,7 @@ def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
     devices = model_devices("diffusion")
     model = load(path, dtype=_dtype(dtype), device=devices[1])
     model.set_attention_backend(attention)
-    return (LoadedTransformer(model_name, model.opensora_version, manage(model, devices)),)
+    return (LoadedTransformer(model_name, model.release, manage(model, devices)),)
 
 
 def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int = 0) -> tuple:

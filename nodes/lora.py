@@ -18,7 +18,7 @@ def apply_lora(model: LoadedTransformer, lora_name: str, strength: float) -> tup
     if strength == 0:
         return (model,)
     managed = with_lora(model.managed, weights, strength)
-    return (LoadedTransformer(model.name, model.version, managed),)
+    return (LoadedTransformer(model.name, model.release, managed),)
 
 
 LORA = NodeSpec(

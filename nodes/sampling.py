@@ -61,20 +61,20 @@ def frame_count(num_frames: int, duration: float, fps: float) -> int:
     return frames
 
 
-def build_sampler(sampler_name: str, steps: int, cfg: float, version: str):
+def build_sampler(sampler_name: str, steps: int, cfg: float, release: str):
     """A `sora_core` sampler; rectified flow gets Open-Sora 1.2's timestep transform."""
     config = {"type": sampler_name, "num_sampling_steps": steps, "cfg_scale": cfg}
     if sampler_name.startswith("rflow"):
         config["use_timestep_transform"] = True
-    return build_scheduler(config, opensora_version=version)
+    return build_scheduler(config, release=release)
 
 
 def check_release(model, conditioning) -> None:
     """The prompt must be prepared the way the transformer's release expects."""
-    if conditioning.release != model.version:
+    if conditioning.release != model.release:
         raise ConfigError(
             f"release: the prompt was encoded for Open-Sora {conditioning.release}, the "
-            f"transformer is {model.version}; set release to {model.version} on the text encode node"
+            f"transformer is {model.release}; set release to {model.release} on the text encode node"
         )
 
 
@@ -113,7 +113,7 @@ def generate(
     from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
 
     check_release(model, conditioning)
-    sampler = build_sampler(sampler_name, steps, cfg, model.version)
+    sampler = build_sampler(sampler_name, steps, cfg, model.release)
     device = load_together(model.managed, vae.managed)
     placement = Placement(device, vae.vae.dtype, offload_device=device)
     strategy = mask_strategy or MaskStrategyValue()
@@ -137,11 +137,11 @@ def _settings(model, resolution, aspect_ratio, width, height, num_frames, durati
 
     frames = frame_count(num_frames, duration, fps)
     long_video = LongVideoSettings(
-        version="1.2" if model.version == "1.2" else "1.1", strict=True, **loop
+        release="1.2" if model.release == "1.2" else "1.1", strict=True, **loop
     )
     long_video.total_frames(frames)  # a length that cannot stitch fails before any work
     return default_clip_settings(
-        model.version,
+        model.release,
         image_size=clip_size(resolution, aspect_ratio, width, height),
         num_frames=frames,
         fps=fps,

@@ -15,10 +15,10 @@ from .runtime import ManagedModel
 
 @dataclass(frozen=True, eq=False)
 class LoadedTransformer:
-    """An STDiT/STDiT2/STDiT3 under model management, with its Open-Sora version."""
+    """An STDiT/STDiT2/STDiT3 under model management, with its Open-Sora release."""
 
     name: str
-    version: str
+    release: str
     managed: ManagedModel
 
     @property

@@ -40,7 +40,7 @@ def fixture_models(config: dict) -> GenerationModels:
             model_max_length=config["text_encoder"]["model_max_length"],
             cache_size=0,
         ),
-        sampler=build_scheduler(config["scheduler"], opensora_version="1.2"),
+        sampler=build_scheduler(config["scheduler"], release="1.2"),
         placement=Placement.create("cpu", "fp32"),
     )
 

@@ -108,7 +108,7 @@ def test_stitching_keeps_every_frame_once():
 
 
 def test_version_1_1_length_formula():
-    settings = LongVideoSettings(loop=16, condition_frame_length=8, version="1.1")
+    settings = LongVideoSettings(loop=16, condition_frame_length=8, release="1.1")
     num_frames = 32
     assert settings.total_frames(num_frames) == 16 * (num_frames - 8) + 8
 
@@ -124,8 +124,8 @@ def test_version_1_2_length_needs_whole_chunks():
         ({"loop": 0}, "loop"),
         ({"condition_frame_length": 0}, "condition_frame_length"),
         ({"condition_frame_edit": 1.5}, "condition_frame_edit"),
-        ({"version": "1.0"}, "version"),
-        ({"version": "1.1", "condition_frame_edit": 0.2}, "condition_frame_edit"),
+        ({"release": "1.0"}, "release"),
+        ({"release": "1.1", "condition_frame_edit": 0.2}, "condition_frame_edit"),
     ],
 )
 def test_bad_loop_settings_are_named(options, message):

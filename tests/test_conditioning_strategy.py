@@ -120,7 +120,7 @@ def test_append_generated_keeps_records_as_records():
 
 
 def test_version_1_1_appends_five_numbers():
-    settings = LongVideoSettings(loop=2, condition_frame_length=4, version="1.1")
+    settings = LongVideoSettings(loop=2, condition_frame_length=4, release="1.1")
     _, strategies = append_generated(
         _ShapeOnlyVAE(16), torch.zeros(1, 3, 16, 16, 16), [[]], [""], 1, settings
     )

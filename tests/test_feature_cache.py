@@ -98,9 +98,7 @@ def test_cached_loss_equals_on_the_fly_loss(cache):
     vae = build_vae(config["vae"]).eval()
     text_encoder = build_text_encoder(config["text_encoder"])
     model = load_transformer(fixtures_dir() / "checkpoints" / "stdit3_hf", dtype="fp32").eval()
-    scheduler = build_scheduler(
-        {"type": "rflow", "use_timestep_transform": True}, opensora_version="1.2"
-    )
+    scheduler = build_scheduler({"type": "rflow", "use_timestep_transform": True}, release="1.2")
     live = list(live_loader.batches(0))
     assert len(cached) == len(live) == 2
     for number, (stored, batch) in enumerate(zip(cached, live)):

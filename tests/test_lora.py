@@ -149,7 +149,7 @@ def test_file_is_peft_keyed_safetensors_with_settings_and_base_model(tmp_path):
     )  # fmt: skip
     assert json.loads(metadata["targets"]) == ["cross_attn"]
     base = json.loads(metadata["base_model"])
-    assert base["opensora_version"] == "1.2" and base["hidden_size"] == 48
+    assert base["release"] == "1.2" and base["hidden_size"] == 48
 
     loaded = read_lora(path)
     assert loaded.config == LoRAConfig(rank=4, alpha=8, dropout=0.1, targets=("cross_attn",))

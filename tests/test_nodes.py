@@ -242,7 +242,7 @@ def build(preset, images=None, video=None, previous=None, **widgets):
 
 def test_loaders_detect_versions_and_text_encode_keeps_one_encoding_per_loop(models, conditioning):
     model, vae, _ = models
-    assert model.version == "1.2"
+    assert model.release == "1.2"
     assert vae.vae.out_channels == 4
     assert conditioning.release == "1.2" and len(conditioning.per_loop) == 2
     assert conditioning.prompts.for_loop(1)[0].endswith(
@@ -455,7 +455,7 @@ def test_cancel_is_checked_inside_each_sampling_step_and_vae_decode(
     copies = (
         values.LoadedTransformer(
             transformer.name,
-            transformer.version,
+            transformer.release,
             runtime.ManagedModel(runtime.interruptible(copy.deepcopy(transformer.model))),
         ),
         values.LoadedVAE(

@@ -137,7 +137,7 @@ def test_iddpm_schedule_dtype_follows_the_release():
     assert build_scheduler({"type": "iddpm", "num_sampling_steps": 5}).schedule.betas.dtype == (
         torch.float32
     )
-    v10 = build_scheduler({"type": "iddpm", "num_sampling_steps": 5}, opensora_version="1.0")
+    v10 = build_scheduler({"type": "iddpm", "num_sampling_steps": 5}, release="1.0")
     assert v10.schedule.betas.dtype == torch.float64
     assert v10.cfg_channel == 3
 
@@ -170,9 +170,9 @@ def test_bad_config_raises_config_error_naming_the_problem(config, message):
         build_scheduler(config)
 
 
-def test_unknown_opensora_version_is_a_config_error():
+def test_unknown_release_is_a_config_error():
     with pytest.raises(ConfigError, match="2.0"):
-        build_scheduler({"type": "rflow"}, opensora_version="2.0")
+        build_scheduler({"type": "rflow"}, release="2.0")
 
 
 def test_config_keys_are_open_soras_names():

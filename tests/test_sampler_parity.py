@@ -30,7 +30,7 @@ def _scheduler(meta: dict):
     # "iddpm-v1.0" names the 1.0 release's variant of "iddpm".
     match = re.fullmatch(r"(.+)-v(\d\.\d)", meta["sampler"])
     kind, version = (match.group(1), match.group(2)) if match else (meta["sampler"], "1.2")
-    return build_scheduler({"type": kind, **meta["scheduler_kwargs"]}, opensora_version=version)
+    return build_scheduler({"type": kind, **meta["scheduler_kwargs"]}, release=version)
 
 
 def _run(meta: dict, tensors: dict, noise):

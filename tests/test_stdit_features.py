@@ -49,7 +49,7 @@ def tiny_inputs(batch=2):
 
 def test_model_exposes_what_the_pipeline_reads():
     model = tiny_stdit3()
-    assert model.opensora_version == "1.2"
+    assert model.release == "1.2"
     assert (model.in_channels, model.out_channels, model.patch_size) == (4, 8, (1, 2, 2))
     assert model.config["hidden_size"] == 32
     assert model.y_embedder.y_embedding.shape == (4, 8)

@@ -35,7 +35,7 @@ def text_for(model) -> dict:
 
 def sample(model, step_cache=None, sampler=None, frame_mask=None) -> torch.Tensor:
     sampler = sampler or build_scheduler(
-        {"type": "rflow", "num_sampling_steps": STEPS, "cfg_scale": 7.0}, opensora_version="1.2"
+        {"type": "rflow", "num_sampling_steps": STEPS, "cfg_scale": 7.0}, release="1.2"
     )
     latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(2))
     return sample_latent(
@@ -60,9 +60,7 @@ def block_runs(model) -> "list[int]":
 
 def test_off_is_bitwise_identical_to_the_plain_sampler_and_counts_every_call():
     model = tiny_model()
-    sampler = build_scheduler(
-        {"type": "rflow", "num_sampling_steps": STEPS}, opensora_version="1.2"
-    )
+    sampler = build_scheduler({"type": "rflow", "num_sampling_steps": STEPS}, release="1.2")
     latent = torch.randn(LATENT, generator=torch.Generator().manual_seed(2))
     kwargs = size_conditioning(1, (64, 64), 17, 24)
     plain = sampler.sample(model, latent, text_for(model), model_kwargs=kwargs, noise=3)
@@ -124,7 +122,7 @@ def test_a_changed_frame_mask_forces_a_computed_call():
 
 def test_counters_accumulate_over_runs_and_heun_counts_its_extra_calls():
     model = tiny_model()
-    heun = build_scheduler({"type": "rflow-heun", "num_sampling_steps": 4}, opensora_version="1.2")
+    heun = build_scheduler({"type": "rflow-heun", "num_sampling_steps": 4}, release="1.2")
     cache = StepCache()
     sample(model, cache, sampler=heun)
     sample(model, cache, sampler=heun)
@@ -160,7 +158,7 @@ def test_caching_a_model_that_is_not_an_stdit_is_a_config_error():
     with pytest.raises(ConfigError, match="STDiT"):
         sample_latent(
             torch.nn.Linear(1, 1),
-            build_scheduler({"type": "rflow", "num_sampling_steps": 2}, opensora_version="1.2"),
+            build_scheduler({"type": "rflow", "num_sampling_steps": 2}, release="1.2"),
             {"y": torch.zeros(1, 1, 8, 16), "y_null": torch.zeros(1, 1, 8, 16)},
             torch.zeros(LATENT),
             step_cache=StepCache(0.1),

@@ -29,7 +29,7 @@ def test_fixture_checkpoint_loads_without_config_and_matches_probe(entry):
         pytest.fail(f"fixture index missing: {entry['path']}")
     model = load_transformer(fixtures_dir() / "checkpoints" / entry["path"])
     probe = read_tensors(f"checkpoints/{entry['probe']}")
-    assert model.opensora_version == entry["release"].split()[-1]  # "Open-Sora 1.2"
+    assert model.release == entry["release"].split()[-1]  # "Open-Sora 1.2"
     assert not model.training
     with torch.no_grad():
         out = model(**probe_inputs(probe))
@@ -133,7 +133,7 @@ def write_hf(model, folder, sharded=False):
     "layout", ["hf_folder", "hf_sharded", "single_safetensors", "ema_pt", "wrapped_pth"]
 )
 def test_written_format_loads_back_with_auto_detection(random_model, layout, tmp_path):
-    version = random_model.opensora_version
+    version = random_model.release
     state = random_model.state_dict()
     if layout == "hf_folder":
         path = write_hf(random_model, tmp_path / "model")
@@ -149,7 +149,7 @@ def test_written_format_loads_back_with_auto_detection(random_model, layout, tmp
         path = tmp_path / "checkpoint.pth"
         torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "step": 3}, path)
     loaded = load_transformer(path)
-    assert loaded.opensora_version == version
+    assert loaded.release == version
     for key in ("hidden_size", "depth", "num_heads", "caption_channels", "model_max_length"):
         assert loaded.config[key] == random_model.config[key], key
     assert_close(forward(loaded, version), forward(random_model, version), atol=0, rtol=0)
@@ -205,7 +205,7 @@ def test_dtype_casts_every_floating_tensor(random_model, tmp_path):
 
 
 def test_fp8_storage_round_trip(random_model, tmp_path):
-    version = random_model.opensora_version
+    version = random_model.release
     save_file(random_model.state_dict(), str(tmp_path / "m.safetensors"))
     bf16 = load_transformer(tmp_path / "m.safetensors", dtype="bf16")
     fp8 = load_transformer(tmp_path / "m.safetensors", dtype="fp8")
@@ -232,7 +232,7 @@ def test_build_model_from_pretrained_uses_the_file_sizes():
     folder = fixtures_dir() / "checkpoints" / "stdit3_hf"
     model = build_model({"type": "STDiT3-XL/2", "from_pretrained": str(folder), "qk_norm": True})
     assert model.hidden_size == json.loads((folder / "config.json").read_text())["hidden_size"]
-    assert model.opensora_version == "1.2"
+    assert model.release == "1.2"
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def _requested_class(detected: str, overrides: dict, where: str):
     version = overrides.pop("version", None)
     cls, preset = model_class(type_name) if type_name else (MODEL_CLASSES[detected], {})
     stdit = detected in VERSION_TYPES.values()
-    stored = MODEL_CLASSES[detected].opensora_version
+    stored = MODEL_CLASSES[detected].release
     if stdit and version is not None and str(version) != stored:
         if str(version) not in VERSION_TYPES:
             raise ConfigError(f"version: {version!r}; expected one of {sorted(VERSION_TYPES)}")
@@ -237,7 +237,7 @@ def _requested_class(detected: str, overrides: dict, where: str):
     if stdit and cls.__name__ in VERSION_TYPES.values():
         raise CheckpointError(
             f"{where} holds an Open-Sora {stored} transformer ({detected}), but version "
-            f"{cls.opensora_version} was asked for"
+            f"{cls.release} was asked for"
         )
     asked = f"type {type_name!r} ({cls.__name__})" if type_name else cls.__name__
     raise CheckpointError(
@@ -295,7 +295,7 @@ def _detected_settings(
         base_size = overrides.get("base_size")
         settings = dit_pixart.pixart_config(state, detected, preset, base_size)
     else:
-        settings = detect_config(state, cls.opensora_version)
+        settings = detect_config(state, cls.release)
     return settings, {**settings, **_folder_config(path, cls)}
 
 

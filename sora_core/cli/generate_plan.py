@@ -158,7 +158,7 @@ def _long_video(config: dict, release: str) -> LongVideoSettings:
         condition_frame_length=int(config.get("condition_frame_length", 5)),
         condition_frame_edit=float(config.get("condition_frame_edit") or 0.0),
         align=config.get("align"),
-        version="1.2" if release == "1.2" else "1.1",
+        release="1.2" if release == "1.2" else "1.1",
     )
 
 
@@ -251,8 +251,8 @@ def _check_model_sections(config: dict) -> str:
     from ..vae.config import parse_vae_config
 
     parse_vae_config(config["vae"])
-    build_scheduler(config["scheduler"], opensora_version=cls.opensora_version)
-    return cls.opensora_version
+    build_scheduler(config["scheduler"], release=cls.release)
+    return cls.release
 
 
 def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:

@@ -31,7 +31,7 @@ VERSIONS = ("1.1", "1.2")
 class LongVideoSettings:
     """`loop`, `condition_frame_length` (latent frames), `condition_frame_edit`, `align`.
 
-    version "1.2": 17-frame VAE chunks (stitching needs L a multiple of 5), groups carry
+    release "1.2": 17-frame VAE chunks (stitching needs L a multiple of 5), groups carry
     the edit ratio;
     "1.1": per-frame VAE (latent = pixel frames), groups without edit ratio (edit 0).
     `strict` rejects clipped or overlapping groups instead of following the reference.
@@ -41,12 +41,12 @@ class LongVideoSettings:
     condition_frame_length: int = 5
     condition_frame_edit: float = 0.0
     align: "int | None" = None
-    version: str = "1.2"
+    release: str = "1.2"
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.version not in VERSIONS:
-            raise ConfigError(f"long-video version {self.version!r}: choose one of {VERSIONS}")
+        if self.release not in VERSIONS:
+            raise ConfigError(f"long-video release {self.release!r}: choose one of {VERSIONS}")
         if isinstance(self.loop, bool) or not isinstance(self.loop, int):
             raise ConfigError(f"loop = {self.loop!r} must be an integer from 1 to {MAX_LOOPS}")
         if not 1 <= self.loop <= MAX_LOOPS:
@@ -65,13 +65,13 @@ class LongVideoSettings:
                 f"align = {self.align!r} must be None (no snapping) or an integer >= 1 "
                 "(latent frames; Open-Sora 1.2 uses 5)"
             )
-        if self.version == "1.1" and self.condition_frame_edit != 0.0:
+        if self.release == "1.1" and self.condition_frame_edit != 0.0:
             raise ConfigError("condition_frame_edit is an Open-Sora 1.2 option; 1.1 keeps it 0")
 
     @property
     def dropped_frames(self) -> int:
         """Pixel frames each later clip repeats from the one before (dropped when stitching)."""
-        if self.version == "1.1":
+        if self.release == "1.1":
             return self.condition_frame_length
         return dframe_to_frame(self.condition_frame_length)
 
@@ -124,7 +124,7 @@ def append_generated(
     latents = vae.encode(clip)
     new_references = [[*prompt, latents[index]] for index, prompt in enumerate(references)]
     # 1.1 printed five numbers (no edit ratio), 1.2 all six: keep the strings identical.
-    compact = settings.version == "1.1"
+    compact = settings.release == "1.1"
     new_strategies = [
         append_group(
             strategy, settings.continuation(loop_index, len(new_references[index]) - 1), compact

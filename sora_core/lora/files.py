@@ -24,7 +24,7 @@ FORMAT_VERSION = "1"
 SUFFIXES = {"lora_A": ".lora_A.weight", "lora_B": ".lora_B.weight"}
 # The parts of a transformer an adapter depends on; any difference refuses the file.
 IDENTITY_FIELDS = (
-    "opensora_version",
+    "release",
     "model_type",
     "hidden_size",
     "depth",
@@ -40,7 +40,7 @@ SHOWN = 6  # layers listed per problem in error messages
 def model_identity(model: torch.nn.Module) -> dict:
     """What an adapter must match: Open-Sora release, class and widths of `model`."""
     config = model.config
-    identity = {"opensora_version": model.opensora_version, "model_type": type(model).__name__}
+    identity = {"release": model.release, "model_type": type(model).__name__}
     for name in IDENTITY_FIELDS[2:]:
         value = config[name]
         identity[name] = list(value) if isinstance(value, tuple) else value
@@ -49,7 +49,7 @@ def model_identity(model: torch.nn.Module) -> dict:
 
 def _describe(identity: dict) -> str:
     return (
-        f"Open-Sora {identity.get('opensora_version', '?')} "
+        f"Open-Sora {identity.get('release', '?')} "
         f"({identity.get('model_type', '?')}, hidden {identity.get('hidden_size', '?')}, "
         f"depth {identity.get('depth', '?')})"
     )

@@ -71,10 +71,10 @@ class TransformerBase(nn.Module):
     """What every transformer here shares: configuration, patch and timestep embedders,
     attention backends, gradient checkpointing, input checks and unpatchify.
 
-    Subclasses define `opensora_version`, `DEFAULTS`, their conditioning, blocks and forward.
+    Subclasses define `release`, `DEFAULTS`, their conditioning, blocks and forward.
     """
 
-    opensora_version = ""
+    release = ""
     DEFAULTS: dict = {}
     SIGMA_KEY = "pred_sigma"  # DiT names the switch `learn_sigma`
 

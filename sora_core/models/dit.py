@@ -78,7 +78,7 @@ class AdaLNZeroBlock(nn.Module):
 class DiT(TransformerBase):
     """DiT (`DiT-XL/2`, `DiT-XL/2x2`) for one fixed latent `input_size`."""
 
-    opensora_version = "1.2"  # samplers as in the v1.2.0 tree these models come from
+    release = "1.2"  # samplers as in the v1.2.0 tree these models come from
     DEFAULTS = DIT_DEFAULTS
     SIGMA_KEY = "learn_sigma"
     takes_frame_mask = False  # no conditioning frames (x_mask)

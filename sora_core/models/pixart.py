@@ -42,7 +42,7 @@ class PixArtBlock(DiTBlock):
 class PixArt(STDiTBase):
     """PixArt-α (`PixArt-XL/2`, `PixArt-1B/2`) for one fixed latent `input_size`."""
 
-    opensora_version = "1.2"  # samplers as in the v1.2.0 tree these models come from
+    release = "1.2"  # samplers as in the v1.2.0 tree these models come from
     DEFAULTS = PIXART_DEFAULTS
     takes_frame_mask = False  # no conditioning frames (x_mask)
 

@@ -67,7 +67,7 @@ class STDiT(STDiTBase):
     # ComfyUI may leave any of them in CPU memory (partial loading).
     weights_cast_on_use = True
 
-    opensora_version = "1.0"
+    release = "1.0"
     DEFAULTS = STDIT_DEFAULTS
 
     def __init__(self, **config):

@@ -75,7 +75,7 @@ class STDiT2(STDiTBase):
     # ComfyUI may leave any of them in CPU memory (partial loading).
     weights_cast_on_use = True
 
-    opensora_version = "1.1"
+    release = "1.1"
     DEFAULTS = STDIT2_DEFAULTS
 
     def __init__(self, **config):

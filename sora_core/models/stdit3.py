@@ -54,7 +54,7 @@ class STDiT3(STDiTBase):
     # ComfyUI may leave any of them in CPU memory (partial loading).
     weights_cast_on_use = True
 
-    opensora_version = "1.2"
+    release = "1.2"
     DEFAULTS = STDIT3_DEFAULTS
 
     def __init__(self, **config):

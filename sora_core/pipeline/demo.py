@@ -115,5 +115,5 @@ def demo_models(config: dict, placement: Placement, seed: int = 0) -> Generation
     transformer.to(placement.offload_device, placement.dtype)
     vae.to(placement.offload_device, placement.dtype)
     text_encoder = demo_text_encoder(placement.device, seed)
-    sampler = build_scheduler(config["scheduler"], opensora_version="1.2")
+    sampler = build_scheduler(config["scheduler"], release="1.2")
     return GenerationModels(transformer, vae, text_encoder, sampler, placement)

@@ -48,7 +48,7 @@ class GenerationModels:
     @property
     def release(self) -> str:
         """Open-Sora release of the transformer: "1.0", "1.1" or "1.2"."""
-        return self.transformer.opensora_version
+        return self.transformer.release
 
 
 def decoded_size(image_size: "Sequence[int]") -> "tuple[int, int]":
@@ -95,7 +95,7 @@ def default_clip_settings(release: str, **values) -> ClipSettings:
     """`ClipSettings` with the release's size conditioning and long-video bookkeeping."""
     values.setdefault("multi_resolution", MULTI_RESOLUTION[release])
     long_video = values.pop("long_video", None) or LongVideoSettings(
-        version="1.2" if release == "1.2" else "1.1"
+        release="1.2" if release == "1.2" else "1.1"
     )
     return ClipSettings(long_video=long_video, **values)
 

@@ -82,7 +82,7 @@ def load_generation_models(
             "model.from_pretrained is not set: give the transformer checkpoint with --ckpt-path"
         )
     cls = model_class(model_type)[0]
-    release = cls.opensora_version
+    release = cls.release
     if hasattr(cls, "reset_position_tables") and latent_size is not None:
         # Fixed sin-cos tables (STDiT 1.0, DiT, Latte, PixArt): built for this run's latent.
         model_config.setdefault("input_size", tuple(latent_size))
@@ -101,7 +101,7 @@ def load_generation_models(
     if dtype == torch.float32:
         text_config.setdefault("dtype", "fp32")  # the reference encodes in fp32
     text_encoder = build_text_encoder(text_config)
-    sampler = build_scheduler(config["scheduler"], opensora_version=release)
+    sampler = build_scheduler(config["scheduler"], release=release)
     models = GenerationModels(transformer, vae, text_encoder, sampler, placement)
     check_compatible(models)
     return models

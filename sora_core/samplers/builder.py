@@ -21,7 +21,7 @@ SCHEDULER_TYPES: dict[str, Callable[..., Any]] = {
     "rflow-heun": RectifiedFlowHeun,
 }
 
-# Set by `opensora_version`, not by Open-Sora config files.
+# Set by `release`, not by Open-Sora config files.
 _INTERNAL_ARGUMENTS = {"schedule_dtype"}
 
 
@@ -31,16 +31,14 @@ def config_keys(scheduler_type: str) -> list[str]:
     return [name for name in parameters if name not in _INTERNAL_ARGUMENTS]
 
 
-def build_scheduler(config: Mapping[str, Any], *, opensora_version: str = "1.2") -> Any:
+def build_scheduler(config: Mapping[str, Any], *, release: str = "1.2") -> Any:
     """A sampler from a config such as `{"type": "rflow", "num_sampling_steps": 30, "cfg_scale": 7.0}`.
 
-    `opensora_version="1.0"` gives that release's IDDPM: a float64 schedule and guidance on
+    `release="1.0"` gives that release's IDDPM: a float64 schedule and guidance on
     the first 3 latent channels unless `cfg_channel` says otherwise.
     """
-    if opensora_version not in OPENSORA_VERSIONS:
-        raise ConfigError(
-            f"opensora_version={opensora_version!r}; accepted: {', '.join(OPENSORA_VERSIONS)}"
-        )
+    if release not in OPENSORA_VERSIONS:
+        raise ConfigError(f"release={release!r}; accepted: {', '.join(OPENSORA_VERSIONS)}")
     options = dict(config)
     scheduler_type = options.pop("type", None)
     if scheduler_type == "iddpm-speed":
@@ -58,7 +56,7 @@ def build_scheduler(config: Mapping[str, Any], *, opensora_version: str = "1.2")
         raise ConfigError(
             f"scheduler {scheduler_type!r}: unknown config keys {unknown}; accepted: {accepted}"
         )
-    if scheduler_type == "iddpm" and opensora_version == "1.0":
+    if scheduler_type == "iddpm" and release == "1.0":
         options.setdefault("cfg_channel", 3)
         options["schedule_dtype"] = torch.float64
     try:

@@ -3,7 +3,7 @@ respaced linear beta schedule with a learned variance.
 
 Open-Sora 1.1/1.2 rebuild the respaced betas with `torch.FloatTensor`, so every schedule
 array is float32; 1.0 kept numpy float64. The outputs differ by about 1e-3, so the schedule
-dtype is a constructor argument (`build_scheduler(..., opensora_version="1.0")` picks float64).
+dtype is a constructor argument (`build_scheduler(..., release="1.0")` picks float64).
 """
 
 import math

@@ -129,6 +129,6 @@ def build_training_models(
 
         lora = add_lora(model, settings["lora"])  # freezes the transformer
     model = model.to(ranks.device)
-    release = model_class(settings["model"]["type"])[0].opensora_version
-    scheduler = build_scheduler(settings["scheduler"], opensora_version=release)
+    release = model_class(settings["model"]["type"])[0].release
+    scheduler = build_scheduler(settings["scheduler"], release=release)
     return TrainingModels(model, vae, text_encoder, scheduler, lora)
