@@ -290,3 +290,12 @@ def _load_config(path: Path, seen: "tuple[Path, ...]", loaded: "dict[Path, dict]
         merged = merge_configs(merged, _load_config(path.parent / base, (*seen, path), loaded))
     loaded[path] = merge_configs(merged, config)
     return loaded[path]
+
+
+def reject_unknown_keys(config: dict, known: "frozenset | set", source: str, kind: str) -> None:
+    """Raise a `ConfigError` naming every top-level key outside `known`, before anything loads."""
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown {kind} setting(s) {unknown}; known settings: {sorted(known)}"
+        )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..acceleration import RECOMMENDED_THRESHOLD
 from ..errors import ConfigError
-from .config_files import load_config
+from .config_files import load_config, reject_unknown_keys
 
 PROGRAM = "opensora-generate"
 
@@ -198,11 +198,7 @@ def _threshold(text: str) -> float:
 
 def check_keys(config: dict, source: str) -> None:
     """Raise a `ConfigError` naming every key the inference script would not understand."""
-    unknown = sorted(set(config) - INFERENCE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown inference setting(s) {unknown}; known settings: {sorted(INFERENCE_KEYS)}"
-        )
+    reject_unknown_keys(config, INFERENCE_KEYS, source, "inference")
     for section in MODEL_SECTIONS:
         if section in config and not isinstance(config[section], dict):
             raise ConfigError(

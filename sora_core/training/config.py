@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli.config_files import load_config
+from ..cli.config_files import load_config, reject_unknown_keys
 from ..datasets.from_settings import DATA_DEFAULTS
 from ..errors import ConfigError
 
@@ -146,11 +146,7 @@ def merge_flags(config: dict, flags: argparse.Namespace) -> dict:
 
 def check_config(config: dict, source: str) -> dict:
     """The config with defaults filled in; raises `ConfigError` naming what is wrong."""
-    unknown = sorted(set(config) - TRAIN_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown training setting(s) {unknown}; known settings: {sorted(TRAIN_KEYS)}"
-        )
+    reject_unknown_keys(config, TRAIN_KEYS, source, "training")
     for section in SECTIONS:
         value = config.get(section)
         if section in ("dataset", "model", "scheduler") and value is None:
