@@ -23,6 +23,7 @@ DEFAULTS: dict = {
     "seed": 1024,
     "outputs": "outputs",
     "epochs": 1000,
+    "max_steps": None,  # ours: stop after this many steps in all (None: run every epoch)
     "log_every": 1,
     "ckpt_every": 0,
     "keep_last_ckpts": None,
@@ -166,6 +167,11 @@ def check_config(config: dict, source: str) -> dict:
     for key in ("ckpt_every", "num_workers"):
         if not isinstance(settings[key], int) or settings[key] < 0:
             raise ConfigError(f"{key} = {settings[key]!r}; expected an integer >= 0")
+    max_steps = settings["max_steps"]
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ConfigError(
+            f"max_steps = {max_steps!r}; expected None (every epoch) or an integer >= 1"
+        )
     keep = settings["keep_last_ckpts"]
     if keep is not None and (not isinstance(keep, int) or keep < 1):
         raise ConfigError(

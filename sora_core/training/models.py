@@ -25,6 +25,13 @@ class TrainingModels:
     scheduler: object
     lora: object = None  # sora_core.lora.AttachedLoRA when only adapters train
 
+    def build_ema(self) -> "torch.nn.Module | None":
+        """The run's EMA copy of the transformer; none when only adapters train (the copy
+        would double the memory, and an average of adapters is not what anyone ships)."""
+        from .ema import build_ema
+
+        return None if self.lora is not None else build_ema(self.model)
+
 
 def _encoder_dtype(settings: dict, device: torch.device) -> str:
     # The reference runs the encoders in the training dtype; the CPU computes in fp32.
