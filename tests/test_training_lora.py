@@ -97,6 +97,36 @@ def test_full_and_lora_checkpoints_do_not_resume_each_other(tmp_path, one_thread
         train(_settings(tmp_path, table, "lora2", "--load", str(full_run)))
 
 
+@pytest.mark.parametrize("base_dtype", ["bf16", "fp8"])
+def test_base_dtype_keeps_the_frozen_base_low_and_the_adapters_fp32(tmp_path, base_dtype):
+    from sora_core.lora import LoRALinear
+    from sora_core.training.distributed import init_ranks
+    from sora_core.training.models import build_training_models
+
+    table = write_table(tmp_path / "data", pairs=1)
+    settings = _settings(tmp_path, table, "out")
+    models = build_training_models({**settings, "base_dtype": base_dtype}, init_ranks("cpu"), None)
+    layers = [m for m in models.model.modules() if isinstance(m, LoRALinear)]
+    stored = torch.bfloat16 if base_dtype == "bf16" else torch.float8_e4m3fn
+    assert layers and all(layer.weight.dtype == stored for layer in layers)
+    assert all(p.dtype == torch.float32 for p in models.lora.parameters())
+    trainable = [p for p in models.model.parameters() if p.requires_grad]
+    assert {id(p) for p in trainable} == {id(p) for p in models.lora.parameters()}
+    # One step trains the adapters through the low-precision base.
+    steps = []
+    train(
+        {**settings, "base_dtype": base_dtype, "max_steps": 1},
+        TrainingHooks(on_step=lambda *step: steps.append(step)),
+    )
+    assert len(steps) == 1 and steps[0][2] is not None and steps[0][2] > 0
+
+
+def test_base_dtype_needs_a_lora_run(tmp_path, capsys):
+    config = write_config(tmp_path / "train.py", tiny_config(base_dtype="bf16"))
+    assert train_main([str(config), "--data-path", str(tmp_path / "t.csv")]) == 2
+    assert "base_dtype = 'bf16' needs lora" in capsys.readouterr().err
+
+
 def test_bad_lora_settings_are_named_before_training(tmp_path, capsys):
     config = write_config(tmp_path / "train.py", tiny_config(lora={"rank": 0}))
     assert train_main([str(config), "--data-path", str(tmp_path / "t.csv")]) == 2

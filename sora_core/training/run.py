@@ -19,10 +19,13 @@ from .models import build_training_models
 from .trainer import Trainer, TrainingHooks
 
 
-def train(settings: dict, hooks: "TrainingHooks | None" = None) -> "Path | None":
+def train(
+    settings: dict, hooks: "TrainingHooks | None" = None, encoders: "tuple | None" = None
+) -> "Path | None":
     """Run the training `settings` describe; returns the last checkpoint folder written.
 
-    `hooks` follow each step and can stop the run early (it then saves what it has)."""
+    `hooks` follow each step and can stop the run early (it then saves what it has);
+    `encoders` = (vae, text_encoder) already loaded replace the config's sections."""
     if settings["wandb"]:
         require_wandb()
     plan = parallelism(settings)
@@ -33,7 +36,7 @@ def train(settings: dict, hooks: "TrainingHooks | None" = None) -> "Path | None"
         if ranks.is_main:
             tqdm.write(f"experiment folder {exp_dir}; {ranks.world_size} process(es): {plan.note}")
         data = build_training_data(settings, ranks.rank, ranks.world_size)
-        models = build_training_models(settings, ranks, data.fixed_size)
+        models = build_training_models(settings, ranks, data.fixed_size, encoders)
         ema = models.build_ema()
         model, ema = distribute(models.model, ema, plan, ranks)
         metrics = None

@@ -129,9 +129,12 @@ class Trainer:
                 latent = vae.encode(video.to(vae.dtype), noise=noise.vae_noise(video.shape[2]))
             if text_encoder is None:  # pre-extracted caption features
                 model_args = {"y": text.to(device), "mask": batch.pop("mask").to(device)}
-            else:
-                model_args = text_encoder.encode(list(text))
-        return latent.float(), model_args
+            else:  # an encoder kept on another device (ComfyUI's T5 on the CPU) is allowed
+                model_args = {
+                    key: value.to(device) if isinstance(value, torch.Tensor) else value
+                    for key, value in text_encoder.encode(list(text)).items()
+                }
+        return latent.to(device).float(), model_args
 
     def _frame_masks(self, latent: torch.Tensor, indices: "list[int]", step: int):
         """(B, T) bool masks, one draw per sample from its own keyed generators."""
