@@ -254,3 +254,33 @@ class Progress:
             self.bar.update_absolute(self.done, self.total, preview)
         if interrupt:
             check_interrupted()
+
+
+class StepProgress:
+    """A progress bar over training steps that never raises Cancel in the middle of a run.
+
+    ComfyUI's progress hook raises (and clears) the interruption as the bar moves; here
+    that is caught and remembered, `should_stop` tells the trainer to save and stop, and
+    `raise_if_cancelled` ends the prompt as interrupted once the work is safe."""
+
+    def __init__(self, total: int):
+        self.progress = Progress(total)
+        self.cancelled = False
+
+    def step(self, done: int, total: int, loss: "float | None" = None) -> None:
+        management = _comfy("comfy.model_management")
+        try:
+            self.progress.set(done, total, interrupt=False)
+        except Exception as error:
+            if management is None or not isinstance(error, management.InterruptProcessingException):
+                raise
+            self.cancelled = True
+
+    def should_stop(self) -> bool:
+        self.cancelled = self.cancelled or interrupt_requested()
+        return self.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        management = _comfy("comfy.model_management")
+        if self.cancelled and management is not None:
+            raise management.InterruptProcessingException()

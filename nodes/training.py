@@ -13,13 +13,7 @@ from sora_core.errors import ConfigError
 from .loaders import load_transformer
 from .lora import apply_lora
 from .paths import io_dir, resolve_input, resolve_model, role_roots
-from .runtime import (
-    Progress,
-    cancel_between_steps_only,
-    check_interrupted,
-    interrupt_requested,
-    load_for_training,
-)
+from .runtime import StepProgress, cancel_between_steps_only, load_for_training
 from .sampling import RESOLUTIONS
 from .spec import (
     COMBO,
@@ -95,18 +89,15 @@ def train(model, vae, t5, dataset: str, mode: str, **widgets) -> tuple:
     from sora_core.training.trainer import TrainingHooks
 
     request = _request(model, dataset, mode, **widgets)
-    progress = Progress(request.steps)
-    hooks = TrainingHooks(
-        on_step=lambda step, total, _loss: progress.set(step, total, interrupt=False),
-        should_stop=interrupt_requested,
-    )
+    progress = StepProgress(request.steps)
+    hooks = TrainingHooks(on_step=progress.step, should_stop=progress.should_stop)
     load_for_training(vae.managed, t5.managed)
     with cancel_between_steps_only():
         result = finetune(request, vae.vae, t5.encoder, hooks)
     role = "lora" if mode == "lora" else "transformer"
     path = publish(result, role_roots(role)[0], request.name)
     name = path.name if mode == "lora" else path.name + "/"
-    check_interrupted()  # Cancel: the work is saved; now end the prompt as ComfyUI expects
+    progress.raise_if_cancelled()  # the work is saved; end the prompt as ComfyUI expects
     if mode == "lora":
         (trained,) = apply_lora(model, name, 1.0)
     else:

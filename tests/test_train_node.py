@@ -73,6 +73,11 @@ def comfy_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(comfy_dirs):
+    with torch.inference_mode():  # as ComfyUI runs every node
+        return _loaded()
+
+
+def _loaded():
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
     (vae,) = loaders.load_vae(VAE, "default", 0, 8)
     (t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)
@@ -90,7 +95,8 @@ def sample(model, vae, t5) -> torch.Tensor:
 def test_a_caption_folder_trains_an_adapter_the_lora_node_applies(comfy_dirs, models):
     model, vae, t5 = models
     plain = sample(model, vae, t5)
-    trained, name, log = training.train(model, vae, t5, "clips", **WIDGETS)
+    with torch.inference_mode():  # as ComfyUI runs every node
+        trained, name, log = training.train(model, vae, t5, "clips", **WIDGETS)
     assert name == "tiny_lora.safetensors"
     assert name in paths.model_choices("lora")
     assert "step 3: loss" in log and "finished after 3 step(s)" in log
@@ -118,14 +124,15 @@ def test_a_csv_dataset_trains_with_a_bf16_base(comfy_dirs, models):
 
 def test_cancel_stops_between_steps_and_keeps_a_usable_adapter(comfy_dirs, models, monkeypatch):
     steps = []
-    progress_set = training.Progress.set
+    step = training.StepProgress.step
 
-    def record(self, done, total, *args, **kwargs):
+    def record(self, done, total, loss=None):
         steps.append((done, total))
-        return progress_set(self, done, total, *args, **kwargs)
+        return step(self, done, total, loss)
 
-    monkeypatch.setattr(training.Progress, "set", record)
-    monkeypatch.setattr(training, "interrupt_requested", lambda: len(steps) >= 2)
+    monkeypatch.setattr(training.StepProgress, "step", record)
+    runtime = pack_module("runtime")
+    monkeypatch.setattr(runtime, "interrupt_requested", lambda: len(steps) >= 2)
     widgets = {**WIDGETS, "steps": 50, "output_name": "cancelled"}
     _, name, log = training.train(*models, "clips", **widgets)
     assert steps == [(1, 50), (2, 50)]

@@ -19,6 +19,10 @@ from .models import build_training_models
 from .trainer import Trainer, TrainingHooks
 
 
+# Callers may run under inference mode or no_grad (ComfyUI executes every node so): the
+# transformer must be built and trained outside both.
+@torch.inference_mode(False)
+@torch.enable_grad()
 def train(
     settings: dict, hooks: "TrainingHooks | None" = None, encoders: "tuple | None" = None
 ) -> "Path | None":
