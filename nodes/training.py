@@ -183,6 +183,7 @@ TRAIN = NodeSpec(
             default=0,
             min=0,
             max=MAX_SEED,
+            control_after_generate=True,
         ),
         Input(
             "checkpoint_every",
