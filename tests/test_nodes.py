@@ -43,6 +43,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraT5Loader",
         "OpenSoraLoRA",
         "OpenSoraTextEncode",
+        "OpenSoraClassLabel",
         "OpenSoraMaskStrategy",
         "OpenSoraSampler",
         "OpenSoraLongVideo",
