@@ -13,6 +13,7 @@ from tiny_models import (
     SD_VAE,
     TEXT_ENCODER,
     write_models_dir,
+    write_tiny_dit,
     write_tiny_pixart,
 )
 
@@ -107,9 +108,14 @@ def test_the_class_label_decides_the_image(dit, sd_vae):
     assert not torch.allclose(first, other)
 
 
-def test_a_label_beyond_the_models_classes_names_the_field_and_range(dit):
-    with pytest.raises(PromptError, match=r"class_label: 10 is out of range .* allowed 0 to 9"):
-        class_label.encode_class_label(dit, DIT_CLASSES)
+def test_a_label_beyond_the_models_classes_names_the_field_and_range(models_dir):
+    # UCF101's 101 classes: 150 passes the widget's range (ImageNet's 0-999), not the model's.
+    write_tiny_dit(models_dir / "opensora" / "tiny_dit_ucf101.pt", classes=101)
+    (ucf,) = loaders.load_transformer("tiny_dit_ucf101.pt", "fp32", "sdpa")
+    assert spec_module.validate_values(SPECS["OpenSoraClassLabel"], {"class_label": 150}) is True
+    with pytest.raises(PromptError, match=r"class_label: 150 is out of range .* allowed 0 to 100"):
+        class_label.encode_class_label(ucf, 150)
+    assert class_label.encode_class_label(ucf, 100)[0].for_loop(0).y_null.tolist() == [101]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +132,9 @@ def test_labels_outside_every_models_range_are_refused_before_running(value, mes
 
 
 def test_a_prompt_into_a_class_conditional_dit_names_the_node_to_use(dit, sd_vae, t5):
-    with pytest.raises(ConfigError, match="conditioning: a prompt, but .*10 classes.*Class Label"):
+    with pytest.raises(
+        ConfigError, match="conditioning: a prompt, but .*1000 classes.*Class Label"
+    ):
         sample(dit, sd_vae, _prompt(t5))
 
 

@@ -4,7 +4,7 @@ The tiny STDiT3 and T5 (+ sentencepiece tokenizer) are the fixture set's random
 release-format checkpoints (`SORA_FIXTURES_DIR`); the 1.2 VAE is built here with random
 weights at widths whose group norms need no config (32 groups), saved as one file with the
 release's keys, and so is its SD VAE alone (what DiT and PixArt decode with). A tiny
-class-conditional DiT (10 classes) and a PixArt-α (T5 captions of 120 tokens) are written
+class-conditional DiT (1000 classes, as ImageNet's) and a PixArt-α (T5 captions of 120 tokens) are written
 in their releases' layouts (`DiT-XL-2-256x256.pt`, `PixArt-XL-2-512x512.pth`). All are laid
 out where the pack's loaders look: `opensora/`, `diffusion_models/`, `vae/`,
 `text_encoders/`. Used by the node tests and by the real-ComfyUI run:
@@ -24,10 +24,10 @@ from golden import fixtures_dir
 TRANSFORMER = "tiny_stdit3.safetensors"
 VAE = "tiny_vae_v12.safetensors"
 TEXT_ENCODER = "tiny_t5/"
-DIT = "tiny_dit_class10.pt"
+DIT = "tiny_dit_imagenet.pt"
 PIXART = "tiny_pixart_alpha.pth"
 SD_VAE = "tiny_sd_vae.safetensors"
-DIT_CLASSES = 10
+DIT_CLASSES = 1000  # ImageNet's, so that the workflows' labels fit
 PIXART_TOKENS = 120  # PixArt-α's T5 length
 # Toy widths of the image models (the fixture T5 gives 32-wide captions).
 TINY_IMAGE_MODEL = {"depth": 2, "hidden_size": 48, "num_heads": 4}
@@ -109,12 +109,12 @@ def write_release_file(path: Path, model: torch.nn.Module, container: "str | Non
     return path
 
 
-def write_tiny_dit(path: Path, seed: int = 0) -> Path:
-    """A random class-conditional DiT (`DIT_CLASSES` classes), laid out as DiT-XL-2-256x256.pt."""
+def write_tiny_dit(path: Path, seed: int = 0, classes: int = DIT_CLASSES) -> Path:
+    """A random class-conditional DiT, laid out as DiT-XL-2-256x256.pt."""
     from sora_core.checkpoints import build_model
 
     torch.manual_seed(seed)
-    condition = f"label_{DIT_CLASSES}"
+    condition = f"label_{classes}"
     dit = build_model(
         {"type": "DiT", "input_size": (1, 4, 4), "condition": condition, **TINY_IMAGE_MODEL}
     )
