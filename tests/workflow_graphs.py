@@ -138,9 +138,9 @@ def ui_with_tiny_models(workflow: dict, definitions: dict) -> dict:
         if node["type"] in NOTE_TYPES:
             continue
         slots = widget_slots(definitions[node["type"]])
-        values = node["widgets_values"]
         for key, stand_ins in TINY_MODELS.items():
             if key in slots:
+                values = node["widgets_values"]
                 values[slots.index(key)] = stand_ins[values[slots.index(key)]]
     return workflow
 
