@@ -12,49 +12,37 @@ from tiny_models import (
     PIXART_TOKENS,
     SD_VAE,
     TEXT_ENCODER,
-    write_models_dir,
     write_tiny_dit,
     write_tiny_pixart,
 )
 
 from sora_core.errors import CheckpointError, ConfigError, PromptError
 
-spec_module = pack_module("spec")
+NODE_MODULES = ("spec", "loaders", "class_label", "text_encode", "sampling", "vae_nodes", "paths")
+spec_module, loaders, class_label, text_encode, sampling, vae_nodes, paths = map(
+    pack_module, NODE_MODULES
+)
 SPECS = {node.node_id: node for node in pack_module("catalog").SPECS}
-loaders = pack_module("loaders")
-class_label = pack_module("class_label")
-text_encode = pack_module("text_encode")
-sampling = pack_module("sampling")
-vae_nodes = pack_module("vae_nodes")
-paths = pack_module("paths")
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    folder = write_models_dir(tmp_path_factory.mktemp("models"))
-    paths.use_models_dir(folder)
-    yield folder
-    paths.use_models_dir(None)
-
-
-@pytest.fixture(scope="module")
-def sd_vae(models_dir):
+def sd_vae(tiny_models_dir):
     return loaders.load_vae(SD_VAE, "default", 0)[0]
 
 
 @pytest.fixture(scope="module")
-def dit(models_dir):
+def dit(tiny_models_dir):
     return loaders.load_transformer(DIT, "fp32", "sdpa")[0]
 
 
 @pytest.fixture(scope="module")
-def pixart(models_dir):
+def pixart(tiny_models_dir):
     return loaders.load_transformer(PIXART, "fp32", "sdpa")[0]
 
 
 @pytest.fixture(scope="module")
-def t5(models_dir):
+def t5(tiny_models_dir):
     return loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", PIXART_TOKENS)[0]
 
 
@@ -71,9 +59,9 @@ def sample(model, vae, conditioning, seed=0, width=SIZE, height=SIZE):
 
 
 # --- listing and loading ------------------------------------------------------------------
-def test_release_files_are_listed_from_both_model_folders(models_dir):
-    assert (models_dir / "opensora" / DIT).is_file()
-    assert (models_dir / "diffusion_models" / PIXART).is_file()
+def test_release_files_are_listed_from_both_model_folders(tiny_models_dir):
+    assert (tiny_models_dir / "opensora" / DIT).is_file()
+    assert (tiny_models_dir / "diffusion_models" / PIXART).is_file()
     choices = paths.model_choices("transformer")
     assert DIT in choices and PIXART in choices
     assert SD_VAE in paths.model_choices("vae")
@@ -108,9 +96,9 @@ def test_the_class_label_decides_the_image(dit, sd_vae):
     assert not torch.allclose(first, other)
 
 
-def test_a_label_beyond_the_models_classes_names_the_field_and_range(models_dir):
+def test_a_label_beyond_the_models_classes_names_the_field_and_range(tiny_models_dir):
     # UCF101's 101 classes: 150 passes the widget's range (ImageNet's 0-999), not the model's.
-    write_tiny_dit(models_dir / "opensora" / "tiny_dit_ucf101.pt", classes=101)
+    write_tiny_dit(tiny_models_dir / "opensora" / "tiny_dit_ucf101.pt", classes=101)
     (ucf,) = loaders.load_transformer("tiny_dit_ucf101.pt", "fp32", "sdpa")
     assert spec_module.validate_values(SPECS["OpenSoraClassLabel"], {"class_label": 150}) is True
     with pytest.raises(PromptError, match=r"class_label: 150 is out of range .* allowed 0 to 100"):
@@ -148,8 +136,8 @@ def test_pixart_text_to_image_through_the_nodes(pixart, sd_vae, t5):
     assert not torch.allclose(latent["samples"], other["samples"])
 
 
-def test_pixart_ms_gets_its_size_conditioning_at_any_aspect_ratio(models_dir, sd_vae, t5):
-    write_tiny_pixart(models_dir / "opensora" / "tiny_pixart_ms.pth", kind="PixArtMS")
+def test_pixart_ms_gets_its_size_conditioning_at_any_aspect_ratio(tiny_models_dir, sd_vae, t5):
+    write_tiny_pixart(tiny_models_dir / "opensora" / "tiny_pixart_ms.pth", kind="PixArtMS")
     (model,) = loaders.load_transformer("tiny_pixart_ms.pth", "fp32", "sdpa")
     assert type(model.model).__name__ == "PixArtMS"
     latent = sample(model, sd_vae, _prompt(t5), width=48, height=SIZE)
@@ -167,15 +155,15 @@ def test_a_class_label_into_pixart_names_the_node_to_use(pixart, dit, sd_vae):
         sample(pixart, sd_vae, labels)
 
 
-def test_a_t5_of_another_length_says_which_max_length_pixart_needs(pixart, sd_vae, models_dir):
+def test_a_t5_of_another_length_says_which_max_length_pixart_needs(pixart, sd_vae, tiny_models_dir):
     (long_t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)
     with pytest.raises(ConfigError, match="120 tokens .* pads to model_max_length=300.*max_length"):
         sample(pixart, sd_vae, _prompt(long_t5))
 
 
-def test_a_vae_file_in_the_transformer_folder_is_named_as_such(models_dir):
-    (models_dir / "diffusion_models" / "vae_by_mistake.safetensors").write_bytes(
-        (models_dir / "vae" / SD_VAE).read_bytes()
+def test_a_vae_file_in_the_transformer_folder_is_named_as_such(tiny_models_dir):
+    (tiny_models_dir / "diffusion_models" / "vae_by_mistake.safetensors").write_bytes(
+        (tiny_models_dir / "vae" / SD_VAE).read_bytes()
     )
     with pytest.raises(CheckpointError, match="VAE checkpoint, not a transformer"):
         loaders.load_transformer("vae_by_mistake.safetensors", "default", "auto")

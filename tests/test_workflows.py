@@ -10,7 +10,6 @@ import pytest
 import torch
 from pack_loader import pack_module
 from PIL import Image
-from tiny_models import write_models_dir
 from workflow_graphs import (
     CONTROL_VALUES,
     NOTE_TYPES,
@@ -30,7 +29,6 @@ from workflow_graphs import (
 
 spec_module = pack_module("spec")
 values = pack_module("values")
-paths = pack_module("paths")
 sampling = pack_module("sampling")
 PACK_NODES = {node.node_id: node for node in pack_module("catalog").SPECS}
 DEFINITIONS = core_definitions()
@@ -382,11 +380,8 @@ def run_prompt(prompt: dict, core: CoreNodes, loaded: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory):
-    folder = write_models_dir(tmp_path_factory.mktemp("models"))
-    paths.use_models_dir(folder)
-    yield tmp_path_factory.mktemp("input"), {}
-    paths.use_models_dir(None)
+def tiny_setup(tmp_path_factory, tiny_models_dir):
+    return tmp_path_factory.mktemp("input"), {}
 
 
 # Frames in the saved result with 51-frame clips: the extension appends 51 - 17, and each
