@@ -144,6 +144,17 @@ def test_a_latte_release_loads_as_latte_and_makes_a_class_video(tiny_models_dir,
     assert frames.shape == (3, SIZE, SIZE, 3) and video.fps == 8.0
 
 
+def test_a_clip_conditioned_dit_is_refused_before_sampling(tiny_models_dir, sd_vae, t5):
+    torch.manual_seed(0)
+    text_dit = build_model(
+        {"type": "DiT", "input_size": (1, 4, 4), "condition": "text", **TINY_IMAGE_MODEL}
+    )
+    write_release_file(tiny_models_dir / "opensora" / "tiny_dit_clip.pt", text_dit, None)
+    (model,) = loaders.load_transformer("tiny_dit_clip.pt", "fp32", "sdpa")
+    with pytest.raises(ConfigError, match="model: .*pooled CLIP captions.*opensora-generate"):
+        sample(model, sd_vae, _prompt(t5))
+
+
 # --- PixArt-α with T5 captions ------------------------------------------------------------
 def test_pixart_text_to_image_through_the_nodes(pixart, sd_vae, t5):
     latent = sample(pixart, sd_vae, _prompt(t5), seed=3)
