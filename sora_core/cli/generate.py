@@ -93,6 +93,15 @@ def _sampling_summary(cache) -> str:
     return f"{cache.computed} transformer calls{reused}, sampling {cache.seconds:.1f} s"
 
 
+def _block_swap_summary(transformer, plan: GenerationPlan) -> str:
+    swap = getattr(transformer, "block_swap", None)
+    if swap is not None:
+        return f"; {swap.describe()}"
+    if plan.acceleration.block_swap is not None:
+        return f"; block swap not needed on {plan.placement.device} (weights stay in its memory)"
+    return ""
+
+
 def generate(config: dict, flags) -> int:
     """Check, load, generate, save, summarise a parsed run (errors propagate)."""
     if flags.demo:
@@ -123,6 +132,7 @@ def generate(config: dict, flags) -> int:
         f"{plan.save_fps:g} fps -> {folder} in {elapsed:.1f} s "
         f"({plan.placement.device}, {str(plan.placement.dtype).removeprefix('torch.')}, "
         f"{peak_memory(plan.placement)}); {_sampling_summary(models.step_cache)}"
+        + _block_swap_summary(models.transformer, plan)
         + (" [demo: random weights]" if flags.demo else "")
     )
     return 0
