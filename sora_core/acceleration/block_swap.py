@@ -46,17 +46,30 @@ def _block_tensors(block: torch.nn.Module) -> "list[torch.Tensor]":
     return [*block.parameters(), *block.buffers()]
 
 
+def _outside_blocks_bytes(model: torch.nn.Module, blocks) -> int:
+    in_blocks = {id(t) for block in blocks for t in _block_tensors(block)}
+    return tensor_bytes(
+        t for t in [*model.parameters(), *model.buffers()] if id(t) not in in_blocks
+    )
+
+
 def resident_blocks_for(model: torch.nn.Module, free_bytes: int, reserve_bytes: int) -> int:
     """How many blocks fit on a device with `free_bytes` free, besides the parts outside the
     blocks, two streamed blocks in flight and `reserve_bytes` for activations."""
     blocks = execution_order(model)
     block_bytes = max(tensor_bytes(_block_tensors(block)) for block in blocks)
-    in_blocks = {id(t) for block in blocks for t in _block_tensors(block)}
-    outside = tensor_bytes(
-        t for t in [*model.parameters(), *model.buffers()] if id(t) not in in_blocks
-    )
-    room = free_bytes - reserve_bytes - outside - 2 * block_bytes
+    room = free_bytes - reserve_bytes - _outside_blocks_bytes(model, blocks) - 2 * block_bytes
     return max(0, min(len(blocks), room // max(block_bytes, 1)))
+
+
+def resident_bytes(model: torch.nn.Module, resident: int) -> int:
+    """Device bytes of the weights outside the blocks plus the first `resident` blocks (the
+    memory budget ComfyUI's partial loading gets for the loader node's block swap)."""
+    blocks = execution_order(model)
+    kept = blocks[: max(resident, 0)]
+    return _outside_blocks_bytes(model, blocks) + tensor_bytes(
+        t for block in kept for t in _block_tensors(block)
+    )
 
 
 def free_device_memory(device: torch.device) -> int:
