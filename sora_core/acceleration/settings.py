@@ -69,9 +69,10 @@ def apply_acceleration(models, acceleration: Acceleration):
     from .compile import compile_blocks
 
     models.step_cache = acceleration.make_step_cache()
-    placement = models.placement
-    if acceleration.block_swap is not None and placement.device.type != "cpu":
-        resident = None if acceleration.block_swap == AUTO else acceleration.block_swap
+    swap = acceleration.block_swap
+    if swap is not None and models.placement.device.type != "cpu":
+        placement = models.placement
+        resident = None if swap == AUTO else swap
         BlockSwap.install(models.transformer, resident, placement.device, placement.offload_device)
     if acceleration.compile:
         compile_blocks(models.transformer)
