@@ -12,13 +12,15 @@ the feature. Weights are random; sizes are given on the command line.
 
 import argparse
 import resource
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
 
-from sora_core.acceleration import BlockSwap
-from sora_core.checkpoints import build_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from stdit3_forward import median_forward, stdit3, stdit3_inputs  # noqa: E402
+
+from sora_core.acceleration import BlockSwap  # noqa: E402
 
 
 def parse() -> argparse.Namespace:
@@ -34,19 +36,6 @@ def parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def inputs(args, device) -> dict:
-    g = torch.Generator().manual_seed(0)
-    return {
-        "x": torch.randn(2, 4, *args.latent, generator=g).to(device),
-        "timestep": torch.tensor([700.0, 700.0], device=device),
-        "y": torch.randn(2, 1, 300, 4096, generator=g).to(device),
-        "mask": torch.ones(2, 300, dtype=torch.long, device=device),
-        "height": torch.tensor([args.latent[1] * 8.0], device=device),
-        "width": torch.tensor([args.latent[2] * 8.0], device=device),
-        "fps": torch.tensor([24.0], device=device),
-    }
-
-
 def peak_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device)
@@ -54,30 +43,18 @@ def peak_bytes(device: torch.device) -> int:
 
 
 def measure(model, kwargs, device, runs) -> "tuple[float, float, torch.Tensor]":
-    times = []
-    with torch.no_grad():
-        out = model(**kwargs)  # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-        for _ in range(runs):
-            started = time.perf_counter()
-            out = model(**kwargs)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - started)
-    return statistics.median(times), peak_bytes(device) / 2**30, out
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds, out = median_forward(model, kwargs, device, runs)
+    return seconds, peak_bytes(device) / 2**30, out
 
 
 def main() -> None:
     args = parse()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    config = {"type": "STDiT3", "depth": args.depth, "hidden_size": args.hidden,
-              "num_heads": args.heads}  # fmt: skip
-    torch.manual_seed(0)
-    model = build_model(config).eval().to(device)
-    kwargs = inputs(args, device)
+    model = stdit3(args.depth, args.hidden, args.heads).to(device)
+    kwargs = stdit3_inputs(args.latent, device)
     blocks = 2 * args.depth
     print(f"STDiT3 hidden {args.hidden} depth {args.depth} ({blocks} blocks), latent "
           f"2x4x{'x'.join(map(str, args.latent))}, 300-token captions, fp32, {device}, "

@@ -11,7 +11,7 @@ import sys
 
 import torch
 import torch.distributed as dist
-from acceleration_helpers import LATENT_THW, tiny_transformer
+from acceleration_helpers import LATENT_THW, forward_inputs, tiny_transformer
 
 from sora_core.acceleration import StepCache
 from sora_core.acceleration.sequence_parallel import SequenceParallel, from_environment
@@ -19,20 +19,6 @@ from sora_core.cli import generate_main
 from sora_core.errors import ConfigError, VideoShapeError
 from sora_core.pipeline import sample_latent, size_conditioning
 from sora_core.samplers import build_scheduler
-
-
-def inputs(x_mask: bool, thw=LATENT_THW) -> dict:
-    g = torch.Generator().manual_seed(1)
-    return {
-        "x": torch.randn(2, 4, *thw, generator=g),
-        "timestep": torch.tensor([700.0, 300.0]),
-        "y": torch.randn(2, 1, 8, 16, generator=g),
-        "mask": torch.tensor([[1] * 8, [1] * 5 + [0] * 3]),
-        "x_mask": torch.tensor([[False, True, True, True, True]] * 2) if x_mask else None,
-        "height": torch.tensor([64.0]),
-        "width": torch.tensor([64.0]),
-        "fps": torch.tensor([24.0]),
-    }
 
 
 def forward(model, **kwargs) -> torch.Tensor:
@@ -69,20 +55,20 @@ def main(out_path: str, save_dir: str) -> None:
     parallel = from_environment(torch.device("cpu"))
     result = {"size": parallel.size, "backend": dist.get_backend()}
     model = tiny_transformer("STDiT3")
-    plain = {flag: forward(model, **inputs(flag)) for flag in (False, True)}
+    plain = {flag: forward(model, **forward_inputs(flag)) for flag in (False, True)}
     plain_sample = sample(model, StepCache(0.3))
     parallel.install(model)
     exchanges = []
     exchange = parallel.all_to_all
     parallel.all_to_all = lambda *args, **kw: exchanges.append(1) or exchange(*args, **kw)
     for flag in (False, True):
-        got = forward(model, **inputs(flag))
+        got = forward(model, **forward_inputs(flag))
         result[f"forward_x_mask_{flag}"] = (got - plain[flag]).abs().max().item()
     cache = StepCache(0.3)
     result["exchanges_per_forward"] = len(exchanges) / 2
     result["sample"] = (sample(model, cache) - plain_sample).abs().max().item()
     result["sample_computed"] = cache.computed
-    result["odd_tokens"] = error(lambda: forward(model, **inputs(False, (5, 6, 6))))
+    result["odd_tokens"] = error(lambda: forward(model, **forward_inputs(False, (5, 6, 6))))
     three_heads = tiny_transformer("STDiT3")
     three_heads.num_heads = 3  # what a 3-head checkpoint reports
     result["heads"] = error(lambda: SequenceParallel().install(three_heads))

@@ -8,7 +8,7 @@ the CUDA side stream and pinned memory are not exercised."""
 
 import pytest
 import torch
-from acceleration_helpers import LATENT_THW, one_thread, tiny_transformer
+from acceleration_helpers import forward_inputs, one_thread, tiny_transformer
 
 from sora_core.acceleration import Acceleration, BlockSwap
 from sora_core.acceleration.block_swap import (
@@ -31,25 +31,9 @@ def _one_thread():
     torch._dynamo.reset()
 
 
-def inputs() -> dict:
-    g = torch.Generator().manual_seed(1)
-    return {
-        "x": torch.randn(2, 4, *LATENT_THW, generator=g),
-        "timestep": torch.tensor([700.0, 300.0]),
-        "y": torch.randn(2, 1, 8, 16, generator=g),
-        "mask": torch.tensor([[1] * 8, [1] * 5 + [0] * 3]),
-        "x_mask": torch.tensor([[False, True, True, True, True]] * 2),
-        "height": torch.tensor([64.0]),
-        "width": torch.tensor([64.0]),
-        "num_frames": torch.tensor([17.0]),
-        "ar": torch.tensor([1.0]),
-        "fps": torch.tensor([24.0]),
-    }
-
-
 def forward(model) -> torch.Tensor:
     with torch.no_grad():
-        return model(**inputs())
+        return model(**forward_inputs())
 
 
 def storage_pointers(swap: BlockSwap) -> "dict[int, list[int]]":
@@ -176,7 +160,7 @@ def test_training_through_streamed_blocks_is_refused():
     model = tiny_transformer("STDiT3").train()
     BlockSwap.install(model, 0, CPU)
     with pytest.raises(ConfigError, match="inference only"):
-        model(**inputs())
+        model(**forward_inputs())
 
 
 @pytest.mark.parametrize(
