@@ -28,8 +28,7 @@ REFERENCE_PATTERNS = (
     (r"\b\d+\.?\d*[xх×]\d+\.?\d*\b", "", "х"),
 )
 PIECES = (
-    "a 1 2 . - : / _ @ h t p s w x х × % é \t com co it png jpg http www .com "
-    "1920 .5 ..".split(" ")
+    "a 1 2 . - : / _ @ h t p s w x х × % é \t com co it png jpg http www .com 1920 .5 ..".split(" ")
 ) + [" "]
 
 

@@ -89,5 +89,3 @@ def test_per_loop_texts_cover_loops_as_the_reference_counts_them():
 def test_deeply_nested_prompt_json_is_a_prompt_error():
     with pytest.raises(PromptError, match="malformed"):
         extract_json_from_prompts(['a cat{"reference_path": ' + "[" * 100_000], [""], [""])
-
-
