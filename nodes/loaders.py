@@ -21,7 +21,7 @@ def _dtype(choice: str) -> "str | None":
 
 
 def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
-    """Load an Open-Sora transformer, detect its version, set its attention backend."""
+    """Load a transformer (STDiT, DiT, PixArt), detect its kind, set its attention backend."""
     from sora_core.checkpoints import load_transformer as load
 
     path = resolve_model("transformer", model_name)
@@ -85,9 +85,10 @@ TRANSFORMER_LOADER = NodeSpec(
     node_id="OpenSoraTransformerLoader",
     display_name="Load Open-Sora Transformer",
     category=CATEGORY,
-    description="Loads an Open-Sora STDiT (1.0), STDiT2 (1.1) or STDiT3 (1.2) transformer from "
-    "models/opensora or models/diffusion_models: a single file or a Hugging Face folder. The "
-    "version is detected from the weights.",
+    description="Loads an Open-Sora STDiT (1.0), STDiT2 (1.1) or STDiT3 (1.2) transformer, or "
+    "one of the other models Open-Sora runs (DiT, PixArt-α/Σ, as released: DiT-XL-2-256x256.pt, "
+    "PixArt-XL-2-512x512.pth, ...), from models/opensora or models/diffusion_models: a single "
+    "file or a Hugging Face folder. The model and version are detected from the weights.",
     inputs=(
         Input(
             "model_name",
@@ -176,8 +177,8 @@ TEXT_ENCODER_LOADER = NodeSpec(
         Input(
             "max_length",
             INT,
-            "Tokens per prompt; must match the transformer: 300 for Open-Sora 1.2, 200 for "
-            "1.1, 120 for 1.0.",
+            "Tokens per prompt; must match the transformer: 300 for Open-Sora 1.2 and "
+            "PixArt-Σ, 200 for 1.1, 120 for 1.0 and PixArt-α.",
             default=300,
             min=1,
             max=1024,

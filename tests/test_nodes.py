@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 from pack_loader import pack_module
-from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
+from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE
 
 from golden import PROJECT_ROOT
 from sora_core.errors import VideoShapeError
@@ -43,6 +43,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraT5Loader",
         "OpenSoraLoRA",
         "OpenSoraTextEncode",
+        "OpenSoraClassLabel",
         "OpenSoraMaskStrategy",
         "OpenSoraSampler",
         "OpenSoraLongVideo",
@@ -130,27 +131,19 @@ def test_valid_widget_values_pass_validation():
 
 
 # --- model files --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    folder = write_models_dir(tmp_path_factory.mktemp("models"))
-    paths.use_models_dir(folder)
-    yield folder
-    paths.use_models_dir(None)
-
-
-def test_loader_choices_list_files_and_model_folders(models_dir):
+def test_loader_choices_list_files_and_model_folders(tiny_models_dir):
     assert TRANSFORMER in paths.model_choices("transformer")
     assert VAE in paths.model_choices("vae")
     assert paths.model_choices("text_encoder") == [TEXT_ENCODER]
 
 
 @pytest.mark.parametrize("name", ["../vae/" + VAE, "/etc/passwd", "C:/x.safetensors", ""])
-def test_model_names_leaving_the_model_folders_are_refused(models_dir, name):
+def test_model_names_leaving_the_model_folders_are_refused(tiny_models_dir, name):
     with pytest.raises(pack_errors().CheckpointError, match="refused"):
         paths.resolve_model("transformer", name)
 
 
-def test_missing_model_says_where_to_put_it(models_dir):
+def test_missing_model_says_where_to_put_it(tiny_models_dir):
     with pytest.raises(
         pack_errors().CheckpointError, match="nothing is downloaded.*models/opensora"
     ):
@@ -163,7 +156,9 @@ def pack_errors():
     return sora_core.errors
 
 
-def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_nothing(models_dir):
+def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_nothing(
+    tiny_models_dir,
+):
     # Saved workflows store widget values by position, so the widget stays; any value that
     # older versions stored (even one they refused) loads, and the tiling ignores it.
     loader = _node("OpenSoraVAELoader")
@@ -177,7 +172,7 @@ def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_noth
 
 # --- running the nodes on tiny models -----------------------------------------------------
 @pytest.fixture(scope="module")
-def models(models_dir):
+def models(tiny_models_dir):
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
     (vae,) = loaders.load_vae(VAE, "default", 0, 8)
     (t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)

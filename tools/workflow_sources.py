@@ -19,6 +19,10 @@ from pathlib import Path
 TRANSFORMER = "OpenSora-STDiT-v3/"
 VAE = "OpenSora-VAE-v1.2/"
 TEXT_ENCODER = "t5xxl_fp16.safetensors"
+PIXART = "PixArt-XL-2-512x512.pth"
+DIT = "DiT-XL-2-256x256.pt"
+SD_VAE = "sd-vae-ft-ema/"
+PIXART_TOKENS = 120  # PixArt-α's T5 length
 INPUT_IMAGE = "example.png"
 INPUT_VIDEO = "opensora_input.mp4"
 SEED = 42
@@ -47,19 +51,48 @@ Memory: bf16 transformer + VAE and fp16 T5 fit a 24 GB GPU at 240p; set the T5
 loader's device to `cpu` to keep T5 off the GPU."""
 
 
-def _loaders() -> dict:
+SD_VAE_NOTE = """- **Load Open-Sora VAE**: the folder of
+  [stabilityai/sd-vae-ft-ema](https://huggingface.co/stabilityai/sd-vae-ft-ema)
+  (`config.json` + `diffusion_pytorch_model.safetensors`) in `models/vae/`, listed as
+  `sd-vae-ft-ema/`."""
+
+PIXART_NOTE = f"""**Model files** (nothing is downloaded; press **R** after adding files):
+
+- **Load Open-Sora Transformer**: `PixArt-XL-2-512x512.pth` from
+  [PixArt-alpha/PixArt-alpha](https://huggingface.co/PixArt-alpha/PixArt-alpha) in
+  `models/diffusion_models/` or `models/opensora/` (also `PixArt-XL-2-256x256.pth`, and
+  `PixArt-XL-2-1024-MS.pth` with its size conditioning; set the sampler's size to match).
+{SD_VAE_NOTE}
+- **Load Open-Sora T5 Text Encoder**: ComfyUI's `t5xxl_fp16.safetensors` in
+  `models/text_encoders/`, or the folder of
+  [DeepFloyd/t5-v1_1-xxl](https://huggingface.co/DeepFloyd/t5-v1_1-xxl); `max_length`
+  120 (PixArt-Σ: 300).
+
+Text Encode's release stays 1.2 (the samplers of the tree PixArt comes from)."""
+
+DIT_NOTE = f"""**Model files** (nothing is downloaded; press **R** after adding files):
+
+- **Load Open-Sora Transformer**: Meta's `DiT-XL-2-256x256.pt`
+  ([facebookresearch/DiT](https://github.com/facebookresearch/DiT)) in
+  `models/opensora/` or `models/diffusion_models/`.
+{SD_VAE_NOTE}
+
+No text encoder: the class id is the condition; cfg uses the model's null class."""
+
+
+def _loaders(transformer: str = TRANSFORMER, vae: str = VAE, max_length: int = 300) -> dict:
     return {
         "1": _node(
             "OpenSoraTransformerLoader",
             "Load Open-Sora Transformer",
-            model_name=TRANSFORMER,
+            model_name=transformer,
             dtype="bf16",
             attention="auto",
         ),
         "2": _node(
             "OpenSoraVAELoader",
             "Load Open-Sora VAE",
-            vae_name=VAE,
+            vae_name=vae,
             dtype="bf16",
             tile_size=0,
             tile_overlap=8,
@@ -70,7 +103,7 @@ def _loaders() -> dict:
             t5_name=TEXT_ENCODER,
             dtype="default",
             device="default",
-            max_length=300,
+            max_length=max_length,
         ),
     }
 
@@ -79,14 +112,14 @@ def _node(class_type: str, title: str, **inputs) -> dict:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
-def _text(prompt: str) -> dict:
+def _text(prompt: str, aesthetic_score: float = 6.5) -> dict:
     return _node(
         "OpenSoraTextEncode",
         "Open-Sora Text Encode",
         t5=["3", 0],
         prompt=prompt,
         release="1.2",
-        aesthetic_score=6.5,
+        aesthetic_score=aesthetic_score,
         motion_score=-1.0,
         camera_motion="none",
     )
@@ -269,6 +302,41 @@ def text_to_image() -> dict:
     }
 
 
+def _image_sampler(scheduler: dict, size: int) -> dict:
+    """The sampler as Open-Sora's DiT / PixArt image configs set it: one frame at `size`."""
+    widgets = {**_clip_widgets(num_frames=1), **scheduler, "width": size, "height": size}
+    links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
+    return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **widgets)
+
+
+def _save_image(prefix: str) -> dict:
+    return _node("SaveImage", "Save Image", images=["6", 0], filename_prefix=prefix)
+
+
+def pixart_text_to_image() -> dict:
+    # configs/pixart/inference/1x512x512.py: dpm-solver, 20 steps, cfg 7, 120 T5 tokens.
+    return {
+        **_loaders(PIXART, SD_VAE, max_length=PIXART_TOKENS),
+        "4": _text("Pirate ship trapped in a cosmic maelstrom nebula.", aesthetic_score=-1.0),
+        "5": _image_sampler({"sampler_name": "dpm-solver", "steps": 20, "cfg": 7.0}, 512),
+        "6": _decode(),
+        "7": _save_image("opensora/pixart"),
+    }
+
+
+def dit_class_to_image() -> dict:
+    # configs/dit/inference/1x256x256-class.py: dpm-solver, 20 steps, cfg 4, ImageNet labels.
+    loaders = _loaders(DIT, SD_VAE)
+    del loaders["3"]  # class labels need no text encoder
+    return {
+        **loaders,
+        "4": _node("OpenSoraClassLabel", "Open-Sora Class Label", model=["1", 0], class_label=388),
+        "5": _image_sampler({"sampler_name": "dpm-solver", "steps": 20, "cfg": 4.0}, 256),
+        "6": _decode(),
+        "7": _save_image("opensora/dit"),
+    }
+
+
 LOADERS, SAMPLE, SAVE = ["1", "2", "3"], ["4", "5"], ["6", "7"]
 # Node ids per column, top to bottom, for the canvas layout.
 COLUMNS = {
@@ -279,6 +347,8 @@ COLUMNS = {
     "edit_video": [[*LOADERS, "12"], ["4", "9"], ["5"], SAVE],
     "long_video": [LOADERS, SAMPLE, ["7"]],
     "text_to_image": [LOADERS, SAMPLE, SAVE],
+    "pixart_text_to_image": [LOADERS, SAMPLE, SAVE],
+    "dit_class_to_image": [["1", "2"], SAMPLE, SAVE],
 }
 
 WORKFLOWS = {
@@ -335,20 +405,41 @@ WORKFLOWS = {
         "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 9:16 here); "
         "saved as PNG.",
     ),
+    "pixart_text_to_image": (
+        pixart_text_to_image,
+        "Text to image",
+        "PixArt-α as Open-Sora's `configs/pixart/inference/1x512x512.py` runs it: a 512x512 "
+        "image (`num_frames` = 1), dpm-solver, 20 steps, cfg 7, T5 `max_length` 120. The "
+        "1.2 score and camera captions stay off (PixArt was not trained with them).",
+    ),
+    "dit_class_to_image": (
+        dit_class_to_image,
+        "Class label to image",
+        "DiT as Open-Sora's `configs/dit/inference/1x256x256-class.py` runs it: the prompt "
+        "is an ImageNet class id in **Open-Sora Class Label** (0-999; 388 = giant panda, "
+        "279 = arctic fox, 207 = golden retriever), a 256x256 image, dpm-solver, 20 "
+        "steps, cfg 4.",
+    ),
+}
+# The model family each workflow runs, and the note on its model files (default: 1.2).
+FAMILIES = {
+    "pixart_text_to_image": ("PixArt-α", PIXART_NOTE),
+    "dit_class_to_image": ("DiT", DIT_NOTE),
 }
 
 
 def sources() -> dict:
     """Every workflow: {name: {"title", "prompt" (API format), "note" (markdown), "columns"}}."""
-    return {
-        name: {
+    sources = {}
+    for name, (build, title, how) in WORKFLOWS.items():
+        family, models = FAMILIES.get(name, ("Open-Sora 1.2", MODELS_NOTE))
+        sources[name] = {
             "title": title,
             "prompt": build(),
-            "note": f"## Open-Sora 1.2: {title.lower()}\n\n{how}\n\n{MODELS_NOTE}",
+            "note": f"## {family}: {title.lower()}\n\n{how}\n\n{models}",
             "columns": COLUMNS[name],
         }
-        for name, (build, title, how) in WORKFLOWS.items()
-    }
+    return sources
 
 
 # The frontend's tab bar, menu bar and left side bar in a 1920x1080 screenshot.
