@@ -144,9 +144,7 @@ def test_model_names_leaving_the_model_folders_are_refused(tiny_models_dir, name
 
 
 def test_missing_model_says_where_to_put_it(tiny_models_dir):
-    with pytest.raises(
-        pack_errors().CheckpointError, match="nothing is downloaded.*models/opensora"
-    ):
+    with pytest.raises(pack_errors().CheckpointError, match="downloads nothing.*models/opensora"):
         loaders.load_transformer("absent.safetensors", "default", "auto")
 
 
