@@ -6,7 +6,7 @@ import torch
 
 from .paths import missing_model, model_choices, resolve_model
 from .runtime import manage, model_devices
-from .spec import COMBO, INT, MODEL, TEXT_ENCODER, VAE, Input, NodeSpec, Output
+from .spec import BOOLEAN, COMBO, INT, MODEL, TEXT_ENCODER, VAE, Input, NodeSpec, Output
 from .values import LoadedTextEncoder, LoadedTransformer, LoadedVAE
 
 CATEGORY = "Open-Sora/loaders"
@@ -20,15 +20,23 @@ def _dtype(choice: str) -> "str | None":
     return None if choice == "default" else choice
 
 
-def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
-    """Load a transformer (STDiT, DiT, PixArt), detect its kind, set its attention backend."""
+def load_transformer(
+    model_name: str, dtype: str, attention: str, block_swap: int = -1, compile: bool = False
+) -> tuple:
+    """Load a transformer (STDiT, DiT, PixArt), detect its kind, set its attention backend;
+    `block_swap` >= 0 keeps that many blocks' worth of weights on the GPU (-1: ComfyUI
+    decides), `compile` compiles each block."""
+    from sora_core.acceleration.compile import compile_blocks
     from sora_core.checkpoints import load_transformer as load
 
     path = resolve_model("transformer", model_name)
     devices = model_devices("diffusion")
     model = load(path, dtype=_dtype(dtype), device=devices[1])
     model.set_attention_backend(attention)
-    return (LoadedTransformer(model_name, model.release, manage(model, devices)),)
+    if compile:
+        compile_blocks(model)
+    resident = block_swap if block_swap >= 0 else None
+    return (LoadedTransformer(model_name, model.release, manage(model, devices, resident)),)
 
 
 def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int = 0) -> tuple:
@@ -106,6 +114,26 @@ TRANSFORMER_LOADER = NodeSpec(
             "scaled-dot-product attention; math is the slow exact reference.",
             default="auto",
             options=ATTENTION_BACKENDS,
+        ),
+        Input(
+            "block_swap",
+            INT,
+            "Block swap: keep the weights outside the transformer blocks and this many blocks "
+            "on the GPU; the rest stay in CPU memory and are copied in layer by layer as they "
+            "run (slower, much less VRAM, same output). -1 = off: ComfyUI decides.",
+            default=-1,
+            min=-1,
+            max=64,
+            step=1,
+            optional=True,
+        ),
+        Input(
+            "compile",
+            BOOLEAN,
+            "Compile each transformer block with torch.compile (same output; the first step "
+            "takes minutes, later steps run faster).",
+            default=False,
+            optional=True,
         ),
     ),
     outputs=(Output(MODEL, "model", "The transformer, with its detected Open-Sora version."),),

@@ -13,6 +13,7 @@ from pack_loader import pack_module
 from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE
 
 from golden import PROJECT_ROOT
+from sora_core.acceleration.compile import transformer_blocks
 from sora_core.errors import VideoShapeError
 from sora_core.vae import Tiling
 
@@ -169,6 +170,15 @@ def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_noth
 
 
 # --- running the nodes on tiny models -----------------------------------------------------
+def test_the_transformer_loader_compiles_blocks_and_accepts_a_block_swap(tiny_models_dir):
+    (plain,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
+    (loaded,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa", 1, True)
+    blocks = transformer_blocks(loaded.model)
+    assert all(block._compiled_call_impl is not None for block in blocks)
+    assert all(block._compiled_call_impl is None for block in transformer_blocks(plain.model))
+    assert loaded.managed.patcher is None  # outside ComfyUI the CPU holds every block
+
+
 @pytest.fixture(scope="module")
 def models(tiny_models_dir):
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
