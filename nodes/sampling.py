@@ -73,6 +73,12 @@ def check_conditioning(model, conditioning) -> None:
     """Class ids for a class-conditional transformer, a prompt for the others, prepared the
     way the transformer's release expects."""
     classes = getattr(model.model, "num_classes", None)
+    if hasattr(model.model, "num_classes") and classes is None:
+        raise ConfigError(
+            f"model: {model.name!r} is a {type(model.model).__name__} conditioned on pooled "
+            "CLIP captions, which no node encodes (T5 only); run it with opensora-generate "
+            "and a 'clip' text encoder"
+        )
     if conditioning.for_loop(0).class_labels != (classes is not None):
         takes = "text" if classes is None else f"class labels ({classes} classes)"
         given, node = (

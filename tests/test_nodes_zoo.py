@@ -12,10 +12,13 @@ from tiny_models import (
     PIXART_TOKENS,
     SD_VAE,
     TEXT_ENCODER,
+    TINY_IMAGE_MODEL,
+    write_release_file,
     write_tiny_dit,
     write_tiny_pixart,
 )
 
+from sora_core.checkpoints import build_model
 from sora_core.errors import CheckpointError, ConfigError, PromptError
 
 NODE_MODULES = ("spec", "loaders", "class_label", "text_encode", "sampling", "vae_nodes", "paths")
@@ -50,10 +53,10 @@ def _prompt(t5, text: str = "a lighthouse on a cliff"):
     return text_encode.encode_prompt(t5, text, "1.2", -1.0, -1.0, "none")[0]
 
 
-def sample(model, vae, conditioning, seed=0, width=SIZE, height=SIZE):
+def sample(model, vae, conditioning, seed=0, width=SIZE, height=SIZE, frames=1):
     (latent,) = sampling.sample_clip(
         model, vae, conditioning, "dpm-solver", 2, 4.0, seed, "240p", "9:16", width, height,
-        1, 0.0, 1.0,
+        frames, 0.0, 8.0,
     )  # fmt: skip
     return latent
 
@@ -124,6 +127,32 @@ def test_a_prompt_into_a_class_conditional_dit_names_the_node_to_use(dit, sd_vae
         ConfigError, match="conditioning: a prompt, but .*1000 classes.*Class Label"
     ):
         sample(dit, sd_vae, _prompt(t5))
+
+
+def test_a_latte_release_loads_as_latte_and_makes_a_class_video(tiny_models_dir, sd_vae):
+    # Latte's keys are DiT's; its release (UCF101, {"ema": ...}) also stores `temp_embed`.
+    torch.manual_seed(0)
+    condition = {"condition": "label_101", **TINY_IMAGE_MODEL}
+    latte = build_model({"type": "Latte", "input_size": (3, 4, 4), **condition})
+    tables = {"pos_embed": "pos_embed_spatial", "temp_embed": "pos_embed_temporal"}
+    write_release_file(tiny_models_dir / "opensora" / "tiny_latte_ucf101.pt", latte, "ema", tables)
+    (model,) = loaders.load_transformer("tiny_latte_ucf101.pt", "fp32", "sdpa")
+    assert type(model.model).__name__ == "Latte" and model.model.num_classes == 101
+    latent = sample(model, sd_vae, class_label.encode_class_label(model, 100)[0], frames=3)
+    assert latent["samples"].shape == (1, 4, 3, SIZE // 8, SIZE // 8)
+    frames, video = vae_nodes.decode(sd_vae, latent, 0.0, 0)
+    assert frames.shape == (3, SIZE, SIZE, 3) and video.fps == 8.0
+
+
+def test_a_clip_conditioned_dit_is_refused_before_sampling(tiny_models_dir, sd_vae, t5):
+    torch.manual_seed(0)
+    text_dit = build_model(
+        {"type": "DiT", "input_size": (1, 4, 4), "condition": "text", **TINY_IMAGE_MODEL}
+    )
+    write_release_file(tiny_models_dir / "opensora" / "tiny_dit_clip.pt", text_dit, None)
+    (model,) = loaders.load_transformer("tiny_dit_clip.pt", "fp32", "sdpa")
+    with pytest.raises(ConfigError, match="model: .*pooled CLIP captions.*opensora-generate"):
+        sample(model, sd_vae, _prompt(t5))
 
 
 # --- PixArt-α with T5 captions ------------------------------------------------------------

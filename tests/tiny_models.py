@@ -99,11 +99,15 @@ def write_tiny_sd_vae(path: Path, seed: int = 0) -> None:
     save_file({key: value.contiguous() for key, value in state.items()}, str(path))
 
 
-def write_release_file(path: Path, model: torch.nn.Module, container: "str | None") -> Path:
+def write_release_file(
+    path: Path, model: torch.nn.Module, container: "str | None", tables: "dict | None" = None
+) -> Path:
     """`model`'s weights as the DiT / Latte / PixArt releases store them (a `.pt/.pth`
-    pickle, inside `container` if given): 2D patch embedding, no position tables."""
+    pickle, inside `container` if given): 2D patch embedding, position tables only as
+    `tables` names them ({release key: model buffer}, e.g. Latte's `temp_embed`)."""
     state = {k: v for k, v in model.state_dict().items() if "pos_embed" not in k}
     state["x_embedder.proj.weight"] = state["x_embedder.proj.weight"][:, :, 0]
+    state.update({key: getattr(model, buffer) for key, buffer in (tables or {}).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state if container is None else {container: state}, path)
     return path
