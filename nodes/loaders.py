@@ -4,7 +4,7 @@ from functools import partial
 
 import torch
 
-from .paths import model_choices, resolve_model
+from .paths import missing_model, model_choices, resolve_model
 from .runtime import manage, model_devices
 from .spec import BOOLEAN, COMBO, INT, MODEL, TEXT_ENCODER, VAE, Input, NodeSpec, Output
 from .values import LoadedTextEncoder, LoadedTransformer, LoadedVAE
@@ -104,6 +104,7 @@ TRANSFORMER_LOADER = NodeSpec(
             "Checkpoint file or Hugging Face folder (name/) in models/opensora or "
             "models/diffusion_models.",
             options=partial(model_choices, "transformer"),
+            absent=partial(missing_model, "transformer"),
         ),
         _dtype_input("transformer"),
         Input(
@@ -137,6 +138,7 @@ TRANSFORMER_LOADER = NodeSpec(
     ),
     outputs=(Output(MODEL, "model", "The transformer, with its detected Open-Sora version."),),
     execute=load_transformer,
+    checked_early="model_name",
 )
 
 VAE_LOADER = NodeSpec(
@@ -151,6 +153,7 @@ VAE_LOADER = NodeSpec(
             COMBO,
             "VAE file or Hugging Face folder (name/) in models/vae or models/opensora.",
             options=partial(model_choices, "vae"),
+            absent=partial(missing_model, "vae"),
         ),
         _dtype_input("VAE"),
         Input(
@@ -177,6 +180,7 @@ VAE_LOADER = NodeSpec(
     outputs=(Output(VAE, "vae", "The VAE, with its latent format for previews."),),
     execute=load_vae,
     validate=lambda tile_size=None, **_: check_tiling(tile_size),
+    checked_early="vae_name",
 )
 
 TEXT_ENCODER_LOADER = NodeSpec(
@@ -192,6 +196,7 @@ TEXT_ENCODER_LOADER = NodeSpec(
             COMBO,
             "T5 encoder file or Hugging Face folder (name/).",
             options=partial(model_choices, "text_encoder"),
+            absent=partial(missing_model, "text_encoder"),
         ),
         _dtype_input("text encoder (fp32 T5-XXL needs ~19 GB)"),
         Input(
@@ -215,6 +220,7 @@ TEXT_ENCODER_LOADER = NodeSpec(
     ),
     outputs=(Output(TEXT_ENCODER, "t5", "The T5 text encoder."),),
     execute=load_text_encoder,
+    checked_early="t5_name",
 )
 
 SPECS = (TRANSFORMER_LOADER, VAE_LOADER, TEXT_ENCODER_LOADER)

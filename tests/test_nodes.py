@@ -145,9 +145,7 @@ def test_model_names_leaving_the_model_folders_are_refused(tiny_models_dir, name
 
 
 def test_missing_model_says_where_to_put_it(tiny_models_dir):
-    with pytest.raises(
-        pack_errors().CheckpointError, match="nothing is downloaded.*models/opensora"
-    ):
+    with pytest.raises(pack_errors().CheckpointError, match="downloads nothing.*models/opensora"):
         loaders.load_transformer("absent.safetensors", "default", "auto")
 
 
@@ -391,7 +389,25 @@ def test_groups_for_later_loops_need_the_long_video_node(models, conditioning):
 
 def test_overlapping_groups_are_errors_not_silently_clipped(models, conditioning):
     strategy, _ = build("custom", images=torch.rand(1, SIZE, SIZE, 3), target_frame=4, length=3)
-    with pytest.raises(pack_errors().SoraError, match="asks for 3"):
+    with pytest.raises(pack_errors().SoraError, match="copies 3 latent frames"):
+        sample(models, conditioning, strategy=strategy)
+
+
+def test_too_short_reference_video_is_reported_in_its_frames_and_seconds(models, conditioning):
+    frames, _ = vae_nodes.decode(models[1], sample(models, conditioning, seed=9), 0.0, 0)
+    strategy, _ = build("edit", video=frames[:9], length=5, edit_ratio=0.5)
+    # The 1.2 VAE: 9 frames -> 3 latent frames; 5 latent frames need 17 frames (13-16 give 4).
+    message = (
+        r"reference 0 is a video of 9 frames \(0.38 s at 24 fps\), 3 latent frames; the group "
+        r"copies 5 latent frames from latent frame 0, which needs a video of at least 17 frames "
+        r"\(0.71 s at 24 fps\)"
+    )
+    with pytest.raises(pack_errors().ReferenceMediaError, match=message):
+        sample(models, conditioning, strategy=strategy)
+    # Copied from 2 latent frames before the end: no longer video helps, the length must drop.
+    strategy, text = build("custom", video=frames[:9], source_start=-2, length=3)
+    assert text == "0,0,-2,0,3"
+    with pytest.raises(pack_errors().ReferenceMediaError, match="set its length to 2 or less"):
         sample(models, conditioning, strategy=strategy)
 
 
