@@ -56,6 +56,7 @@ def _request(model, dataset, mode, rank, alpha, steps, learning_rate, batch_size
     base_dtype = widgets["base_dtype"]
     return FinetuneRequest(
         transformer=resolve_model("transformer", model.name),
+        transformer_config=dict(module.config),
         release=model.release,
         model_type=type(module).__name__,
         dataset=resolve_input(dataset, "dataset"),

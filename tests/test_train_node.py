@@ -11,7 +11,7 @@ from PIL import Image
 from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
 from training_helpers import write_table
 
-from sora_core.errors import CheckpointError, DatasetError
+from sora_core.errors import CheckpointError, ConfigError, DatasetError
 from sora_core.lora import read_lora
 from sora_core.video_io import write_mp4
 
@@ -175,3 +175,13 @@ def test_output_names_are_plain_file_stems():
     assert spec.validate_values(node, {"output_name": "style_v2.1"}) is True
     for bad in ("../x", "a/b", "", ".hidden"):
         assert "output_name:" in spec.validate_values(node, {"output_name": bad})
+
+
+def test_encoders_that_do_not_fit_the_transformer_are_named(comfy_dirs, models):
+    model, vae, _ = models
+    with torch.inference_mode():
+        (short_t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 120)
+    with pytest.raises(
+        ConfigError, match="T5's max_length is 120, the transformer's model_max_length is 300"
+    ):
+        training.train(model, vae, short_t5, "clips", **{**WIDGETS, "output_name": "bad"})

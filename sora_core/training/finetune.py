@@ -31,6 +31,7 @@ class FinetuneRequest:
     """What to train: `lora` = dict(rank, alpha, ...) trains an adapter, None the whole model."""
 
     transformer: Path  # the weights the loaded transformer came from
+    transformer_config: dict  # the loaded transformer's `config` (widths, token count)
     release: str
     model_type: str  # its class name: STDiT2, STDiT3
     dataset: Path  # a CSV in Open-Sora's columns, or a folder of media + .txt captions
@@ -69,6 +70,32 @@ def _data_table(dataset: Path, experiment: Path) -> Path:
         f"dataset {str(dataset)!r} does not exist: give a folder of clips/images with "
         "same-named .txt captions, or a CSV in Open-Sora's columns"
     )
+
+
+# (what the encoder gives, its attribute, the transformer's config key that must equal it)
+ENCODER_FITS = (
+    ("the VAE's latent channels", "vae", "out_channels", "in_channels"),
+    ("the T5's output width", "text_encoder", "output_dim", "caption_channels"),
+    ("the T5's max_length", "text_encoder", "model_max_length", "model_max_length"),
+)
+
+
+def check_encoders(transformer_config: dict, vae, text_encoder) -> None:
+    """Refuse encoders that do not fit the transformer, naming each difference (training
+    would otherwise fail steps later, or learn from captions cut to another length)."""
+    encoders = {"vae": vae, "text_encoder": text_encoder}
+    problems = []
+    for what, role, attribute, key in ENCODER_FITS:
+        value = getattr(encoders[role], attribute, None)
+        wanted = transformer_config.get(key)
+        if value is not None and wanted is not None and value != wanted:
+            problems.append(f"{what} is {value}, the transformer's {key} is {wanted}")
+    if problems:
+        raise ConfigError(
+            "the encoders do not fit the transformer: "
+            + "; ".join(problems)
+            + " (use the VAE and T5 it was trained with; T5 max_length 300 for 1.2, 200 for 1.1)"
+        )
 
 
 def finetune_settings(request: FinetuneRequest, data_path: Path) -> dict:
@@ -117,6 +144,7 @@ def finetune(
     from .checkpoint import experiment_dir
     from .run import train
 
+    check_encoders(request.transformer_config, vae, text_encoder)
     # The caption table is written where the run's folders go, never into the dataset.
     scratch = experiment_dir(request.experiment_root, "dataset")
     data_path = _data_table(request.dataset, scratch)
