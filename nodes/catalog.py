@@ -1,6 +1,6 @@
 """Every node the pack offers, in menu order (plain declarations; no ComfyUI import)."""
 
-from . import loaders, lora, mask_strategy, sampling, text_encode, vae_nodes
+from . import demo, loaders, lora, mask_strategy, sampling, text_encode, vae_nodes
 
 SPECS = (
     *loaders.SPECS,
@@ -9,4 +9,5 @@ SPECS = (
     *mask_strategy.SPECS,
     *sampling.SPECS,
     *vae_nodes.SPECS,
+    *demo.SPECS,
 )

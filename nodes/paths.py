@@ -3,7 +3,8 @@
 Inside ComfyUI the folders come from `folder_paths` (`models/diffusion_models`, the pack's
 `models/opensora`, `models/vae`, `models/text_encoders` + `models/clip`, and whatever
 `extra_model_paths.yaml` adds). Outside ComfyUI, `use_models_dir` points them at one
-directory laid out the same way. A choice is a weights file or a Hugging Face folder (a
+directory laid out the same way. The embedded demo model (`sora_core/demo/model`, laid out
+as a models directory) is one more folder of each kind, last, in both cases. A choice is a weights file or a Hugging Face folder (a
 folder with `config.json` or a sharded index), listed as `name/`.
 """
 
@@ -11,6 +12,7 @@ import os
 from importlib import import_module
 from pathlib import Path
 
+from sora_core.demo import embedded
 from sora_core.errors import CheckpointError
 
 # ComfyUI folder names per model role; `opensora` is the pack's own, registered at load.
@@ -37,6 +39,13 @@ FOLDER_MARKERS = (
     "diffusion_pytorch_model.safetensors.index.json",
 )
 
+# The embedded demo model's choice in each loader (its files under `embedded.MODEL_DIR`).
+EMBEDDED_CHOICES = {
+    "transformer": Path(embedded.TRANSFORMER_FILE).name,
+    "vae": Path(embedded.VAE_DIR).name + "/",
+    "text_encoder": Path(embedded.TEXT_ENCODER_DIR).name + "/",
+}
+
 _headless_models_dir: "Path | None" = None
 
 
@@ -53,8 +62,16 @@ def _folder_paths():
         return None
 
 
+def _embedded_folders(folder: str) -> "list[Path]":
+    """The embedded demo model's folders of ComfyUI folder name `folder`."""
+    return [embedded.MODEL_DIR / name for name in FOLDER_LAYOUT[folder]]
+
+
 def register_opensora_folder() -> None:
-    """Add `models/opensora` to ComfyUI's model folders (weights files only)."""
+    """Add `models/opensora` and the embedded demo model's folders to ComfyUI's model folders.
+
+    Registered, the demo model is listed, resolved and managed like any model the user
+    installed (and shows up in ComfyUI's own model listings)."""
     folder_paths = _folder_paths()
     if folder_paths is None or "opensora" in folder_paths.folder_names_and_paths:
         return
@@ -63,6 +80,10 @@ def register_opensora_folder() -> None:
         [folder],
         set(folder_paths.supported_pt_extensions),
     )
+    for name in ("opensora", "vae", "text_encoders"):
+        for path in _embedded_folders(name):
+            if path.is_dir():
+                folder_paths.add_model_folder_path(name, str(path), is_default=False)
 
 
 def role_roots(role: str) -> "list[Path]":
@@ -74,8 +95,10 @@ def role_roots(role: str) -> "list[Path]":
             if folder == "opensora":
                 register_opensora_folder()
             roots.extend(Path(path) for path in folder_paths.get_folder_paths(folder))
-        elif _headless_models_dir is not None:
-            roots.extend(_headless_models_dir / name for name in FOLDER_LAYOUT[folder])
+        else:
+            if _headless_models_dir is not None:
+                roots.extend(_headless_models_dir / name for name in FOLDER_LAYOUT[folder])
+            roots.extend(_embedded_folders(folder))
     return list(dict.fromkeys(roots))
 
 

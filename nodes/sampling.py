@@ -8,7 +8,7 @@ step callbacks -> ComfyUI's progress bar, previews and interruption.
 from collections.abc import Callable
 
 from sora_core.aspect_tables import ASPECT_RATIO_MAP, ASPECT_RATIOS
-from sora_core.conditioning import LongVideoSettings
+from sora_core.conditioning import LongVideoSettings, frame_bookkeeping
 from sora_core.errors import ConfigError, MaskStrategyError, VideoShapeError
 from sora_core.geometry import MAX_FRAMES, get_image_size
 from sora_core.samplers import SCHEDULER_TYPES, GeneratorNoise, SamplerStep, build_scheduler
@@ -132,12 +132,16 @@ def generate(
     )
 
 
-def _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps, **loop):
+def _settings(
+    model, vae, resolution, aspect_ratio, width, height, num_frames, duration, fps, **loop
+):
     from sora_core.pipeline import default_clip_settings
 
     frames = frame_count(num_frames, duration, fps)
     long_video = LongVideoSettings(
-        release="1.2" if model.release == "1.2" else "1.1", strict=True, **loop
+        release=frame_bookkeeping(model.release, vae.vae.temporal_factor == 1),
+        strict=True,
+        **loop,
     )
     long_video.total_frames(frames)  # a length that cannot stitch fails before any work
     return default_clip_settings(
@@ -168,7 +172,9 @@ def sample_clip(
     step_cache=0.0,
 ) -> tuple:
     """One clip: references encoded, conditions written in, sampled -> LATENT."""
-    settings = _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps)
+    settings = _settings(
+        model, vae, resolution, aspect_ratio, width, height, num_frames, duration, fps
+    )
     later = [
         group for group in (mask_strategy or MaskStrategyValue()).conditions if group.loop_index > 0
     ]
@@ -218,6 +224,7 @@ def generate_long(
     """All loops: each clip continues from the previous one's tail; stitched frames out."""
     settings = _settings(
         model,
+        vae,
         resolution,
         aspect_ratio,
         width,

@@ -13,6 +13,7 @@ from pack_loader import pack_module
 from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
 
 from golden import PROJECT_ROOT
+from sora_core.demo import embedded
 from sora_core.errors import VideoShapeError
 from sora_core.vae import Tiling
 
@@ -141,7 +142,18 @@ def models_dir(tmp_path_factory):
 def test_loader_choices_list_files_and_model_folders(models_dir):
     assert TRANSFORMER in paths.model_choices("transformer")
     assert VAE in paths.model_choices("vae")
-    assert paths.model_choices("text_encoder") == [TEXT_ENCODER]
+    assert paths.model_choices("text_encoder") == sorted(
+        [TEXT_ENCODER, paths.EMBEDDED_CHOICES["text_encoder"]]
+    )
+
+
+def test_every_loader_lists_the_embedded_demo_model_and_resolves_it_inside_the_pack(
+    models_dir,
+):
+    for role, choice in paths.EMBEDDED_CHOICES.items():
+        assert choice in paths.model_choices(role), role
+        resolved = paths.resolve_model(role, choice)
+        assert resolved.exists() and embedded.MODEL_DIR in resolved.parents, role
 
 
 @pytest.mark.parametrize("name", ["../vae/" + VAE, "/etc/passwd", "C:/x.safetensors", ""])

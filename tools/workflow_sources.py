@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sora_core.demo import embedded
+
 # Released files as the loaders list them (Hugging Face folders end in "/").
 TRANSFORMER = "OpenSora-STDiT-v3/"
 VAE = "OpenSora-VAE-v1.2/"
@@ -28,6 +30,13 @@ FRAMES = 51
 # Latent frames 5 of the 1.2 VAE = 1 + 4 * 4 video frames, the overlap of an extension.
 EXTEND_LATENTS = 5
 EXTEND_OVERLAP = 17
+
+# The embedded demo model, as the loaders list it (shipped inside the pack).
+DEMO_TRANSFORMER = Path(embedded.TRANSFORMER_FILE).name
+DEMO_VAE = Path(embedded.VAE_DIR).name + "/"
+DEMO_TEXT_ENCODER = Path(embedded.TEXT_ENCODER_DIR).name + "/"
+DEMO_STEPS, DEMO_CFG = embedded.NUM_SAMPLING_STEPS, embedded.CFG_SCALE
+DEMO_SIZE, DEMO_FRAMES, DEMO_FPS = 64, 8, 8.0  # as trained (configs/demo/train/demo.py)
 
 MODELS_NOTE = """**Model files** (nothing is downloaded; press **R** after adding files):
 
@@ -47,46 +56,66 @@ Memory: bf16 transformer + VAE and fp16 T5 fit a 24 GB GPU at 240p; set the T5
 loader's device to `cpu` to keep T5 off the GPU."""
 
 
-def _loaders() -> dict:
+DEMO_NOTE = """**Model files**: none to add. The demo model ships inside the pack (about
+3 MB, trained by this pack's `opensora-train` on procedural clips of flat shapes). It knows
+5 colours (red, green, blue, yellow, white), 3 shapes (circle, square, triangle), 4
+directions (left, right, up, down) and 2 backgrounds (black, gray), always in the caption
+form `a {colour} {shape} moving {direction} on a {background} background`, at 64x64, 8
+frames. Anything else gives shapeless colour. For real videos use the other workflows
+with Open-Sora's released weights."""
+
+
+def _loaders(
+    transformer: str = TRANSFORMER,
+    vae: str = VAE,
+    text_encoder: str = TEXT_ENCODER,
+    dtype: str = "bf16",
+    max_length: int = 300,
+) -> dict:
     return {
         "1": _node(
             "OpenSoraTransformerLoader",
             "Load Open-Sora Transformer",
-            model_name=TRANSFORMER,
-            dtype="bf16",
+            model_name=transformer,
+            dtype=dtype,
             attention="auto",
         ),
         "2": _node(
             "OpenSoraVAELoader",
             "Load Open-Sora VAE",
-            vae_name=VAE,
-            dtype="bf16",
+            vae_name=vae,
+            dtype=dtype,
             tile_size=0,
             tile_overlap=8,
         ),
         "3": _node(
             "OpenSoraT5Loader",
             "Load Open-Sora T5 Text Encoder",
-            t5_name=TEXT_ENCODER,
+            t5_name=text_encoder,
             dtype="default",
             device="default",
-            max_length=300,
+            max_length=max_length,
         ),
     }
+
+
+def _demo_loaders() -> dict:
+    # fp32: the demo model is small and its CPU runs have no bf16 kernels to gain from
+    return _loaders(DEMO_TRANSFORMER, DEMO_VAE, DEMO_TEXT_ENCODER, "fp32", max_length=16)
 
 
 def _node(class_type: str, title: str, **inputs) -> dict:
     return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
 
 
-def _text(prompt: str) -> dict:
+def _text(prompt: str, aesthetic_score: float = 6.5) -> dict:
     return _node(
         "OpenSoraTextEncode",
         "Open-Sora Text Encode",
         t5=["3", 0],
         prompt=prompt,
         release="1.2",
-        aesthetic_score=6.5,
+        aesthetic_score=aesthetic_score,
         motion_score=-1.0,
         camera_motion="none",
     )
@@ -259,6 +288,54 @@ def long_video() -> dict:
     }
 
 
+def _demo_sampler(strategy: "str | None" = None) -> dict:
+    widgets = {
+        **_clip_widgets(num_frames=DEMO_FRAMES),
+        "steps": DEMO_STEPS,
+        "cfg": DEMO_CFG,
+        "width": DEMO_SIZE,
+        "height": DEMO_SIZE,
+        "fps": DEMO_FPS,
+    }
+    links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
+    if strategy is not None:
+        links["mask_strategy"] = [strategy, 0]
+    return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **widgets)
+
+
+def demo_text_to_video() -> dict:
+    # captions were never scored in training: no aesthetic score
+    return {
+        **_demo_loaders(),
+        "4": _text("a red circle moving right on a black background", aesthetic_score=-1.0),
+        "5": _demo_sampler(),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/demo_text_to_video"),
+    }
+
+
+def demo_image_to_video() -> dict:
+    return {
+        **_demo_loaders(),
+        "4": _text("a yellow square moving up on a gray background", aesthetic_score=-1.0),
+        "8": _node(
+            "OpenSoraDemoFrame",
+            "First frame",
+            colour="yellow",
+            shape="square",
+            background="gray",
+            x=0.5,
+            y=0.7,
+            width=DEMO_SIZE,
+            height=DEMO_SIZE,
+        ),
+        "9": _strategy("image-to-video", "Image opens the video", images=["8", 0]),
+        "5": _demo_sampler("9"),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/demo_image_to_video"),
+    }
+
+
 def text_to_image() -> dict:
     return {
         **_loaders(),
@@ -279,6 +356,8 @@ COLUMNS = {
     "edit_video": [[*LOADERS, "12"], ["4", "9"], ["5"], SAVE],
     "long_video": [LOADERS, SAMPLE, ["7"]],
     "text_to_image": [LOADERS, SAMPLE, SAVE],
+    "demo_text_to_video": [LOADERS, SAMPLE, SAVE],
+    "demo_image_to_video": [[*LOADERS, "8"], ["4", "9"], ["5"], SAVE],
 }
 
 WORKFLOWS = {
@@ -335,7 +414,21 @@ WORKFLOWS = {
         "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 9:16 here); "
         "saved as PNG.",
     ),
+    "demo_text_to_video": (
+        demo_text_to_video,
+        "Demo model: text to video",
+        "Press Run: the embedded demo model makes a 64x64, 8-frame clip of the prompt in a "
+        "few seconds on a CPU. Change the colour, shape, direction or background words.",
+    ),
+    "demo_image_to_video": (
+        demo_image_to_video,
+        "Demo model: image to video",
+        "Press Run: **First frame** draws a shape (or connect any 64x64 IMAGE) and the demo "
+        "model moves it as the prompt says. Keep the prompt's colour and shape those of the "
+        "frame.",
+    ),
 }
+DEMO_WORKFLOWS = ("demo_text_to_video", "demo_image_to_video")
 
 
 def sources() -> dict:
@@ -344,7 +437,8 @@ def sources() -> dict:
         name: {
             "title": title,
             "prompt": build(),
-            "note": f"## Open-Sora 1.2: {title.lower()}\n\n{how}\n\n{MODELS_NOTE}",
+            "note": f"## Open-Sora 1.2: {title.lower()}\n\n{how}\n\n"
+            + (DEMO_NOTE if name in DEMO_WORKFLOWS else MODELS_NOTE),
             "columns": COLUMNS[name],
         }
         for name, (build, title, how) in WORKFLOWS.items()

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import torch
 
-from ..acceleration import Acceleration
-from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
+from ..conditioning import (
+    LongVideoSettings,
+    frame_bookkeeping,
+    load_references,
+    parse_mask_strategy,
+)
 from ..conditioning.apply import plan_conditions
 from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
 from ..geometry import MAX_FRAMES, get_image_size, get_num_frames, latent_size
@@ -60,7 +64,6 @@ class GenerationPlan:
     models: dict  # model / vae / text_encoder / scheduler configs, local paths
     prompt_as_path: bool
     verbose: int
-    acceleration: Acceleration = Acceleration()
     loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
 
     @property
@@ -158,7 +161,7 @@ def _long_video(config: dict, release: str) -> LongVideoSettings:
         condition_frame_length=int(config.get("condition_frame_length", 5)),
         condition_frame_edit=float(config.get("condition_frame_edit") or 0.0),
         align=config.get("align"),
-        release="1.2" if release == "1.2" else "1.1",
+        release=frame_bookkeeping(release, config["vae"]["type"] == "VideoAutoencoderKL"),
     )
 
 
@@ -255,11 +258,8 @@ def _check_model_sections(config: dict) -> str:
     return cls.release
 
 
-def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
-    """Check a merged inference config and lay out the run; no model is loaded.
-
-    `demo`: the models are built at random (no checkpoint paths to resolve).
-    """
+def plan_generation(config: dict) -> GenerationPlan:
+    """Check a merged inference config and lay out the run; no model is loaded."""
     release = _check_model_sections(config)
     vae_type = config["vae"]["type"]
     image_size = _image_size(config)
@@ -317,9 +317,7 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
 
     loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
-    models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
-    if not demo:
-        models = resolved_configs(config)
+    models = resolved_configs(config)
     models["scheduler"] = dict(config["scheduler"])
     return GenerationPlan(
         release=release,
@@ -332,6 +330,5 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
-        acceleration=Acceleration.from_config(config),
         loras=loras,
     )

@@ -38,11 +38,11 @@ model = dict(
 # architecture and scaling (SD's 0.18215) in the folder's config.json
 vae = dict(
     type="VideoAutoencoderKL",
-    from_pretrained="sora_core/demo/model/opensora_demo_vae",
+    from_pretrained="sora_core/demo/model/vae/opensora_demo_vae",
 )
 text_encoder = dict(
     type="t5",
-    from_pretrained="sora_core/demo/model/opensora_demo_t5",
+    from_pretrained="sora_core/demo/model/text_encoders/opensora_demo_t5",
     model_max_length=16,
 )
 # no timestep transform: 1.2's counts frames in 17-frame chunks, which maps 8 frames to t = 0
@@ -60,11 +60,11 @@ plugin = "ddp"
 num_workers = 0
 grad_checkpoint = False
 
-epochs = 10
+epochs = 16
 log_every = 20
 ckpt_every = 500
 batch_size = 16
-lr = 1e-3
+lr = 6e-4
 adam_eps = 1e-8
 warmup_steps = 100
 grad_clip = 1.0
