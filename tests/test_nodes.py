@@ -49,6 +49,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraLongVideo",
         "OpenSoraVAEDecode",
         "OpenSoraVAEEncode",
+        "OpenSoraDemoFrame",
     }
 
 
@@ -496,3 +497,15 @@ def test_model_list_survives_links_that_loop(tmp_path):
     (root / "other").symlink_to(root / "a", target_is_directory=True)
     entries = paths._entries(root)
     assert "a/m.safetensors" in entries and len(entries) <= 3
+
+
+def test_demo_frame_draws_the_training_clips_shape_where_asked():
+    from sora_core.demo.analysis import read_clip
+
+    (image,) = pack_module("demo").draw_demo_frame("green", "triangle", "gray", 0.25, 0.5, 96, 64)
+    assert image.shape == (1, 64, 96, 3) and 0 <= float(image.min()) <= float(image.max()) <= 1
+    frames = (image * 255).round().byte().numpy()
+    reading = read_clip(frames)
+    assert (reading.colour, reading.shape, reading.background) == ("green", "triangle", "gray")
+    ys, xs = (frames[0] != frames[0, 0, 0]).any(axis=-1).nonzero()
+    assert abs(xs.mean() - 0.25 * 96) < 2 and abs(ys.mean() - 0.5 * 64) < 3

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..acceleration import Acceleration
 from ..conditioning import (
     LongVideoSettings,
     frame_bookkeeping,
@@ -64,6 +65,7 @@ class GenerationPlan:
     models: dict  # model / vae / text_encoder / scheduler configs, local paths
     prompt_as_path: bool
     verbose: int
+    acceleration: Acceleration = Acceleration()
     loras: "tuple[tuple[Path, float], ...]" = ()  # adapter files and strengths, in order
 
     @property
@@ -330,5 +332,6 @@ def plan_generation(config: dict) -> GenerationPlan:
         models=models,
         prompt_as_path=bool(config.get("prompt_as_path")),
         verbose=int(config.get("verbose", 1)),
+        acceleration=Acceleration.from_config(config),
         loras=loras,
     )

@@ -12,8 +12,12 @@ training config recorded there, so the architecture is written down once.
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError
+
+if TYPE_CHECKING:
+    from ..pipeline import GenerationModels, Placement
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 PROVENANCE = MODEL_DIR / "provenance.json"
@@ -79,3 +83,15 @@ def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
             "cfg_scale": CFG_SCALE,
         },
     }
+
+
+def load_embedded_models(
+    placement: "Placement", num_sampling_steps: "int | None" = None
+) -> "GenerationModels":
+    """The embedded model loaded for `generate_batch` (the CLI's loading, without a plan)."""
+    from ..pipeline.loading import load_generation_models
+
+    config = embedded_config()
+    if num_sampling_steps is not None:
+        config["scheduler"]["num_sampling_steps"] = num_sampling_steps
+    return load_generation_models(config, placement)
