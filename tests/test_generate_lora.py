@@ -9,6 +9,7 @@ from sora_core.checkpoints import build_model
 from sora_core.cli import generate_main
 from sora_core.cli.generate_plan import parse_lora
 from sora_core.demo.embedded import embedded_config
+from sora_core.demo.text_encoder import CAPTION_CHANNELS
 from sora_core.errors import ConfigError
 from sora_core.lora import add_lora, save_lora
 
@@ -18,7 +19,12 @@ FLAGS = ["--demo", "--image-size", "32", "48", "--num-frames", "1", "--num-sampl
 def adapter(path, seed: int, **model_overrides):
     """A LoRA with random (trained-looking) weights for the demo transformer's widths."""
     torch.manual_seed(seed)
-    architecture = {**embedded_config()["model"], "from_pretrained": None}
+    architecture = {
+        **embedded_config()["model"],
+        "from_pretrained": None,
+        "caption_channels": CAPTION_CHANNELS,
+        "model_max_length": 16,
+    }
     model = build_model({**architecture, **model_overrides})
     attached = add_lora(model, {"rank": 4, "alpha": 4, "targets": ["attn", "mlp"]})
     with torch.no_grad():
@@ -45,7 +51,7 @@ def test_adapters_change_the_video_stack_and_strength_zero_changes_nothing(tmp_p
 
 
 def test_an_adapter_for_another_width_is_refused_with_its_name(tmp_path, capsys):
-    other = adapter(tmp_path / "wide.safetensors", seed=1, hidden_size=96)
+    other = adapter(tmp_path / "wide.safetensors", seed=1, hidden_size=128)
     assert generate_main([*FLAGS, "--save-dir", str(tmp_path), "--lora", str(other)]) == 2
     error = capsys.readouterr().err
     assert "wide.safetensors" in error and "hidden_size" in error and "Traceback" not in error

@@ -38,6 +38,10 @@ def _demo_config(config: dict, flags) -> dict:
     if flags.config:
         base.update({key: value for key, value in config.items() if key not in MODEL_SECTIONS})
         base["scheduler"] = {**base["scheduler"], **config.get("scheduler", {})}
+    if flags.resolution is not None or flags.aspect_ratio is not None:
+        # a named size asked for replaces the trained one, square as trained unless asked
+        base.pop("image_size", None)
+        base.setdefault("aspect_ratio", "1:1")
     merged = merge_flags(base, flags)
     if merged.get("prompt") is None and merged.get("prompt_path") is None:
         merged["prompt"] = [DEMO_PROMPT]

@@ -86,12 +86,14 @@ def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
 
 
 def load_embedded_models(
-    placement: "Placement", num_sampling_steps: "int | None" = None
+    placement: "Placement",
+    num_sampling_steps: "int | None" = None,
+    model_dir: Path = MODEL_DIR,
 ) -> "GenerationModels":
     """The embedded model loaded for `generate_batch` (the CLI's loading, without a plan)."""
     from ..pipeline.loading import load_generation_models
 
-    config = embedded_config()
+    config = embedded_config(model_dir)
     if num_sampling_steps is not None:
         config["scheduler"]["num_sampling_steps"] = num_sampling_steps
     return load_generation_models(config, placement)

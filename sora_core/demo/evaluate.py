@@ -13,6 +13,7 @@ import argparse
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from ..pipeline import (
 )
 from ..text import prepare_prompts
 from .analysis import ClipReading, foreground_masks, read_clip
-from .embedded import embedded_config, load_embedded_models
+from .embedded import MODEL_DIR, embedded_config, load_embedded_models
 from .shapes import (
     BACKGROUNDS,
     DIRECTIONS,
@@ -59,11 +60,12 @@ class DemoSession:
     clip: ClipSettings
 
 
-def load_demo(threads: int = 1) -> DemoSession:
-    """The embedded model on the CPU in fp32 at its trained size and length."""
+def load_demo(model_dir: Path = MODEL_DIR, threads: int = 1) -> DemoSession:
+    """The embedded model (or a build of it in `model_dir`) on the CPU in fp32, at its
+    trained size and length."""
     torch.set_num_threads(threads)
-    config = embedded_config()
-    models = load_embedded_models(Placement.create("cpu", "fp32"))
+    config = embedded_config(model_dir)
+    models = load_embedded_models(Placement.create("cpu", "fp32"), model_dir=model_dir)
     clip = default_clip_settings(
         "1.2",
         image_size=config["image_size"],
@@ -207,8 +209,9 @@ def main(argv: "list[str] | None" = None) -> int:
         prog="python -m sora_core.demo.evaluate", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--seeds", type=int, default=2, help="noise seeds per prompt")
+    parser.add_argument("--model-dir", default=str(MODEL_DIR), help="a build to evaluate")
     args = parser.parse_args(argv)
-    session = load_demo()
+    session = load_demo(Path(args.model_dir))
     seeds = list(range(args.seeds))
     held_out = prompt_scenes(HELD_OUT)
     seen = prompt_scenes(seen_sample(len(HELD_OUT)))
