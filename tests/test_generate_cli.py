@@ -12,7 +12,18 @@ from sora_core.cli import generate_main
 from sora_core.conditioning import edit, extend, format_mask_strategy
 from sora_core.video_io import save_sample
 
-TINY = ["--demo", "--image-size", "32", "48", "--num-sampling-steps", "2", "--seed", "7", "--fps", "24"]
+TINY = [
+    "--demo",
+    "--image-size",
+    "32",
+    "48",
+    "--num-sampling-steps",
+    "2",
+    "--seed",
+    "7",
+    "--fps",
+    "24",
+]
 
 
 def run(tmp_path, *flags) -> int:
