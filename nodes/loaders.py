@@ -23,12 +23,14 @@ def _dtype(choice: str) -> "str | None":
 def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
     """Load an Open-Sora transformer, detect its version, set its attention backend."""
     from sora_core.checkpoints import load_transformer as load
+    from sora_core.demo.embedded import trained_sampler_settings
 
     path = resolve_model("transformer", model_name)
     devices = model_devices("diffusion")
     model = load(path, dtype=_dtype(dtype), device=devices[1])
     model.set_attention_backend(attention)
-    return (LoadedTransformer(model_name, model.release, manage(model, devices)),)
+    managed = manage(model, devices)
+    return (LoadedTransformer(model_name, model.release, managed, trained_sampler_settings(path)),)
 
 
 def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int = 0) -> tuple:

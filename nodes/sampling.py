@@ -61,11 +61,15 @@ def frame_count(num_frames: int, duration: float, fps: float) -> int:
     return frames
 
 
-def build_sampler(sampler_name: str, steps: int, cfg: float, release: str):
-    """A `sora_core` sampler; rectified flow gets Open-Sora 1.2's timestep transform."""
+def build_sampler(
+    sampler_name: str, steps: int, cfg: float, release: str, trained: "dict | None" = None
+):
+    """A `sora_core` sampler; rectified flow gets Open-Sora 1.2's timestep transform unless
+    the transformer was `trained` without it."""
     config = {"type": sampler_name, "num_sampling_steps": steps, "cfg_scale": cfg}
     if sampler_name.startswith("rflow"):
         config["use_timestep_transform"] = True
+        config.update(trained or {})
     return build_scheduler(config, release=release)
 
 
@@ -113,7 +117,7 @@ def generate(
     from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
 
     check_release(model, conditioning)
-    sampler = build_sampler(sampler_name, steps, cfg, model.release)
+    sampler = build_sampler(sampler_name, steps, cfg, model.release, model.sampler_settings)
     device = load_together(model.managed, vae.managed)
     placement = Placement(device, vae.vae.dtype, offload_device=device)
     strategy = mask_strategy or MaskStrategyValue()

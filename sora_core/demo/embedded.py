@@ -85,6 +85,15 @@ def embedded_config(model_dir: Path = MODEL_DIR) -> dict:
     }
 
 
+def trained_sampler_settings(transformer_path: "str | Path") -> dict:
+    """Sampler settings a transformer file must be sampled with, when the pack knows them:
+    the embedded model's (trained without 1.2's timestep transform, which leaves an 8-frame
+    clip no steps); {} for any other file."""
+    if Path(transformer_path).resolve() != (MODEL_DIR / TRANSFORMER_FILE).resolve():
+        return {}
+    return {"use_timestep_transform": embedded_config()["scheduler"]["use_timestep_transform"]}
+
+
 def load_embedded_models(
     placement: "Placement",
     num_sampling_steps: "int | None" = None,
