@@ -1,6 +1,6 @@
 """Eager against per-block `torch.compile` (inductor): one STDiT3 forward of XL/2 width.
 
-    python benchmarks/bench_compile.py --depth 2 --latent 5 8 8 --repeats 5 --threads 1
+python benchmarks/bench_compile.py --depth 2 --latent 5 8 8 --repeats 5 --threads 1
 """
 
 import argparse

@@ -4,9 +4,9 @@ from functools import partial
 
 import torch
 
-from .paths import model_choices, resolve_model
+from .paths import missing_model, model_choices, resolve_model
 from .runtime import manage, model_devices
-from .spec import COMBO, INT, MODEL, TEXT_ENCODER, VAE, Input, NodeSpec, Output
+from .spec import BOOLEAN, COMBO, INT, MODEL, TEXT_ENCODER, VAE, Input, NodeSpec, Output
 from .values import LoadedTextEncoder, LoadedTransformer, LoadedVAE
 
 CATEGORY = "Open-Sora/loaders"
@@ -20,8 +20,13 @@ def _dtype(choice: str) -> "str | None":
     return None if choice == "default" else choice
 
 
-def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
-    """Load an Open-Sora transformer, detect its version, set its attention backend."""
+def load_transformer(
+    model_name: str, dtype: str, attention: str, block_swap: int = -1, compile: bool = False
+) -> tuple:
+    """Load a transformer (STDiT, DiT, PixArt), detect its kind, set its attention backend;
+    `block_swap` >= 0 keeps that many blocks' worth of weights on the GPU (-1: ComfyUI
+    decides), `compile` compiles each block."""
+    from sora_core.acceleration.compile import compile_blocks
     from sora_core.checkpoints import load_transformer as load
     from sora_core.demo.embedded import trained_sampler_settings
 
@@ -29,7 +34,10 @@ def load_transformer(model_name: str, dtype: str, attention: str) -> tuple:
     devices = model_devices("diffusion")
     model = load(path, dtype=_dtype(dtype), device=devices[1])
     model.set_attention_backend(attention)
-    managed = manage(model, devices)
+    if compile:
+        compile_blocks(model)
+    resident = block_swap if block_swap >= 0 else None
+    managed = manage(model, devices, resident)
     return (LoadedTransformer(model_name, model.release, managed, trained_sampler_settings(path)),)
 
 
@@ -87,9 +95,10 @@ TRANSFORMER_LOADER = NodeSpec(
     node_id="OpenSoraTransformerLoader",
     display_name="Load Open-Sora Transformer",
     category=CATEGORY,
-    description="Loads an Open-Sora STDiT (1.0), STDiT2 (1.1) or STDiT3 (1.2) transformer from "
-    "models/opensora or models/diffusion_models: a single file or a Hugging Face folder. The "
-    "version is detected from the weights.",
+    description="Loads an Open-Sora STDiT (1.0), STDiT2 (1.1) or STDiT3 (1.2) transformer, or "
+    "one of the other models Open-Sora runs (DiT, PixArt-α/Σ, as released: DiT-XL-2-256x256.pt, "
+    "PixArt-XL-2-512x512.pth, ...), from models/opensora or models/diffusion_models: a single "
+    "file or a Hugging Face folder. The model and version are detected from the weights.",
     inputs=(
         Input(
             "model_name",
@@ -97,6 +106,7 @@ TRANSFORMER_LOADER = NodeSpec(
             "Checkpoint file or Hugging Face folder (name/) in models/opensora or "
             "models/diffusion_models.",
             options=partial(model_choices, "transformer"),
+            absent=partial(missing_model, "transformer"),
         ),
         _dtype_input("transformer"),
         Input(
@@ -107,9 +117,30 @@ TRANSFORMER_LOADER = NodeSpec(
             default="auto",
             options=ATTENTION_BACKENDS,
         ),
+        Input(
+            "block_swap",
+            INT,
+            "Block swap: keep the weights outside the transformer blocks and this many blocks "
+            "on the GPU; the rest stay in CPU memory and are copied in layer by layer as they "
+            "run (slower, much less VRAM, same output). -1 = off: ComfyUI decides.",
+            default=-1,
+            min=-1,
+            max=64,
+            step=1,
+            optional=True,
+        ),
+        Input(
+            "compile",
+            BOOLEAN,
+            "Compile each transformer block with torch.compile (same output; the first step "
+            "takes minutes, later steps run faster).",
+            default=False,
+            optional=True,
+        ),
     ),
     outputs=(Output(MODEL, "model", "The transformer, with its detected Open-Sora version."),),
     execute=load_transformer,
+    checked_early="model_name",
 )
 
 VAE_LOADER = NodeSpec(
@@ -124,6 +155,7 @@ VAE_LOADER = NodeSpec(
             COMBO,
             "VAE file or Hugging Face folder (name/) in models/vae or models/opensora.",
             options=partial(model_choices, "vae"),
+            absent=partial(missing_model, "vae"),
         ),
         _dtype_input("VAE"),
         Input(
@@ -150,6 +182,7 @@ VAE_LOADER = NodeSpec(
     outputs=(Output(VAE, "vae", "The VAE, with its latent format for previews."),),
     execute=load_vae,
     validate=lambda tile_size=None, **_: check_tiling(tile_size),
+    checked_early="vae_name",
 )
 
 TEXT_ENCODER_LOADER = NodeSpec(
@@ -165,6 +198,7 @@ TEXT_ENCODER_LOADER = NodeSpec(
             COMBO,
             "T5 encoder file or Hugging Face folder (name/).",
             options=partial(model_choices, "text_encoder"),
+            absent=partial(missing_model, "text_encoder"),
         ),
         _dtype_input("text encoder (fp32 T5-XXL needs ~19 GB)"),
         Input(
@@ -178,8 +212,8 @@ TEXT_ENCODER_LOADER = NodeSpec(
         Input(
             "max_length",
             INT,
-            "Tokens per prompt; must match the transformer: 300 for Open-Sora 1.2, 200 for "
-            "1.1, 120 for 1.0.",
+            "Tokens per prompt; must match the transformer: 300 for Open-Sora 1.2 and "
+            "PixArt-Σ, 200 for 1.1, 120 for 1.0 and PixArt-α.",
             default=300,
             min=1,
             max=1024,
@@ -188,6 +222,7 @@ TEXT_ENCODER_LOADER = NodeSpec(
     ),
     outputs=(Output(TEXT_ENCODER, "t5", "The T5 text encoder."),),
     execute=load_text_encoder,
+    checked_early="t5_name",
 )
 
 SPECS = (TRANSFORMER_LOADER, VAE_LOADER, TEXT_ENCODER_LOADER)

@@ -4,7 +4,7 @@ from dataclasses import replace
 from functools import partial
 
 from .loaders import CATEGORY
-from .paths import model_choices, resolve_model
+from .paths import missing_model, model_choices, resolve_model
 from .runtime import with_lora
 from .spec import COMBO, FLOAT, MODEL, Input, NodeSpec, Output
 from .values import LoadedTransformer
@@ -37,6 +37,7 @@ LORA = NodeSpec(
             COMBO,
             "Adapter file in models/loras (written there by the Open-Sora Train node).",
             options=partial(model_choices, "lora"),
+            absent=partial(missing_model, "lora"),
         ),
         Input(
             "strength",
@@ -50,6 +51,7 @@ LORA = NodeSpec(
     ),
     outputs=(Output(MODEL, "model", "The transformer with the adapter applied."),),
     execute=apply_lora,
+    checked_early="lora_name",
 )
 
 SPECS = (LORA,)

@@ -268,6 +268,7 @@ MASK_STRATEGY_BUILDER = NodeSpec(
     ),
     execute=build_mask_strategy,
     validate=check_mask_strategy_inputs,
+    checked_early="raw_strategy",
 )
 
 SPECS = (MASK_STRATEGY_BUILDER,)

@@ -15,6 +15,8 @@ from pathlib import Path
 from sora_core.demo import embedded
 from sora_core.errors import CheckpointError
 
+from .downloads import download_advice
+
 # ComfyUI folder names per model role; `opensora` is the pack's own, registered at load.
 ROLE_FOLDERS = {
     "transformer": ("opensora", "diffusion_models"),
@@ -143,10 +145,26 @@ def _inside(root: Path, name: str) -> "Path | None":
     return candidate
 
 
+def _folders(role: str) -> str:
+    return " or ".join(f"models/{FOLDER_LAYOUT[folder][0]}" for folder in ROLE_FOLDERS[role])
+
+
+def missing_model(role: str, name: str) -> str:
+    """Why model `name` is not offered, and which file to download into which folder."""
+    installed = model_choices(role)
+    if installed:
+        shown = ", ".join(installed[:8]) + (", ..." if len(installed) > 8 else "")
+        found = f"{_folders(role)} hold {shown}"
+    else:
+        found = f"nothing is installed in {_folders(role)}"
+    advice = download_advice(role, name, _folders(role))
+    return f"{name!r} is not installed ({found}); the pack downloads nothing. {advice}"
+
+
 def resolve_model(role: str, name: str) -> Path:
     """The path of model `name` for `role`; refuses names that leave the model folders."""
     roots = role_roots(role)
-    where = " or ".join(f"models/{FOLDER_LAYOUT[folder][0]}" for folder in ROLE_FOLDERS[role])
+    where = _folders(role)
     if not roots:
         raise CheckpointError(f"{role}: no model folders are configured ({where})")
     inside = [path for path in (_inside(root, name) for root in roots) if path is not None]
@@ -159,8 +177,4 @@ def resolve_model(role: str, name: str) -> Path:
         if path.exists():
             return path
     searched = ", ".join(str(root) for root in roots)
-    raise CheckpointError(
-        f"{role} {name!r} not found (searched {searched}); nothing is downloaded: put the "
-        f"weights file, or the Hugging Face folder with its config.json, in {where} and "
-        "refresh the node list"
-    )
+    raise CheckpointError(f"{role}: {missing_model(role, name)} Searched {searched}.")

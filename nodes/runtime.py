@@ -143,23 +143,37 @@ class _Holder(torch.nn.Module):
         self.device = device
 
 
-def _full_load_patcher(patcher_class: type) -> type:
-    """A `ModelPatcher` that always loads its model whole (no partial load)."""
+def _load_rule_patcher(patcher_class: type, budget: "int | None") -> type:
+    """A `ModelPatcher` that loads its model whole (`budget` None), or at most `budget`
+    bytes of it, the rest cast to the device layer by layer (ComfyUI's partial load)."""
 
-    class FullLoadPatcher(patcher_class):
-        def load(self, device_to=None, lowvram_model_memory=0, force_patch_weights=False, **_):
-            return super().load(device_to, lowvram_model_memory, force_patch_weights, True)
+    class RulePatcher(patcher_class):
+        def load(
+            self, device_to=None, lowvram_model_memory=0, force_patch_weights=False,
+            full_load=False, **_,
+        ):  # fmt: skip
+            if budget is None:
+                return super().load(device_to, lowvram_model_memory, force_patch_weights, True)
+            # ComfyUI's 0 means "everything fits": the budget then decides alone.
+            asked = lowvram_model_memory if lowvram_model_memory > 0 else budget
+            return super().load(device_to, min(asked, budget), force_patch_weights, False)
 
-    return FullLoadPatcher
+    return RulePatcher
 
 
-def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]") -> ManagedModel:
+def manage(
+    module: torch.nn.Module,
+    devices: "tuple[torch.device, torch.device]",
+    resident_blocks: "int | None" = None,
+) -> ManagedModel:
     """Wrap `module` for ComfyUI's model management between (compute, rest) `devices`.
 
     A module whose every weight is cast on use (`weights_cast_on_use`: our transformers'
     layers meet `comfy.ops`' contract) may be loaded partially under `--lowvram`/`--novram`
     or when memory is short, the rest cast to the device layer by layer; any other module
-    (the VAE, T5) is always loaded whole. Outside ComfyUI it stays where it is.
+    (the VAE, T5) is always loaded whole. `resident_blocks` (block swap, such modules only)
+    caps the load at the weights outside the blocks plus that many blocks' worth, so the
+    rest streams from CPU memory layer by layer. Outside ComfyUI it stays where it is.
     """
     patcher_module = _comfy("comfy.model_patcher")
     if patcher_module is None:
@@ -169,7 +183,12 @@ def manage(module: torch.nn.Module, devices: "tuple[torch.device, torch.device]"
     module.to(offload_device)
     patcher_class = patcher_module.ModelPatcher
     if not getattr(module, "weights_cast_on_use", False):
-        patcher_class = _full_load_patcher(patcher_class)
+        patcher_class = _load_rule_patcher(patcher_class, None)
+    elif resident_blocks is not None:
+        from sora_core.acceleration.block_swap import resident_bytes
+
+        budget = max(resident_bytes(module, resident_blocks), 1)
+        patcher_class = _load_rule_patcher(patcher_class, budget)
     patcher = patcher_class(
         _Holder(module, offload_device), load_device=load_device, offload_device=offload_device
     )

@@ -73,8 +73,25 @@ def build_sampler(
     return build_scheduler(config, release=release)
 
 
-def check_release(model, conditioning) -> None:
-    """The prompt must be prepared the way the transformer's release expects."""
+def check_conditioning(model, conditioning) -> None:
+    """Class ids for a class-conditional transformer, a prompt for the others, prepared the
+    way the transformer's release expects."""
+    classes = getattr(model.model, "num_classes", None)
+    if hasattr(model.model, "num_classes") and classes is None:
+        raise ConfigError(
+            f"model: {model.name!r} is a {type(model.model).__name__} conditioned on pooled "
+            "CLIP captions, which no node encodes (T5 only); run it with opensora-generate "
+            "and a 'clip' text encoder"
+        )
+    if conditioning.for_loop(0).class_labels != (classes is not None):
+        takes = "text" if classes is None else f"class labels ({classes} classes)"
+        given, node = (
+            ("a class label", "Text Encode") if classes is None else ("a prompt", "Class Label")
+        )
+        raise ConfigError(
+            f"conditioning: {given}, but {model.name!r} ({type(model.model).__name__}) is "
+            f"conditioned on {takes}; connect Open-Sora {node} to the conditioning input"
+        )
     if conditioning.release != model.release:
         raise ConfigError(
             f"release: the prompt was encoded for Open-Sora {conditioning.release}, the "
@@ -116,7 +133,7 @@ def generate(
     from sora_core.acceleration import StepCache
     from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
 
-    check_release(model, conditioning)
+    check_conditioning(model, conditioning)
     sampler = build_sampler(sampler_name, steps, cfg, model.release, model.sampler_settings)
     device = load_together(model.managed, vae.managed)
     placement = Placement(device, vae.vae.dtype, offload_device=device)
@@ -139,7 +156,7 @@ def generate(
 def _settings(
     model, vae, resolution, aspect_ratio, width, height, num_frames, duration, fps, **loop
 ):
-    from sora_core.pipeline import default_clip_settings
+    from sora_core.pipeline import default_clip_settings, model_multi_resolution
 
     frames = frame_count(num_frames, duration, fps)
     long_video = LongVideoSettings(
@@ -153,6 +170,7 @@ def _settings(
         image_size=clip_size(resolution, aspect_ratio, width, height),
         num_frames=frames,
         fps=fps,
+        multi_resolution=model_multi_resolution(model.model),
         long_video=long_video,
     )
 

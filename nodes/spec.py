@@ -5,12 +5,13 @@ same declarations to check them by ComfyUI's rules (`schema_problems`) and call 
 directly, so the two can never drift apart.
 """
 
-import inspect
 import keyword
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sora_core.errors import ConfigError
 
 # ComfyUI's built-in socket and widget types the pack uses (`comfy_api.latest._io`).
 INT, FLOAT, STRING, BOOLEAN, COMBO = "INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"
@@ -49,6 +50,8 @@ class Input:
     optional: bool = False
     control_after_generate: bool = False
     display_name: "str | None" = None
+    # A combo's message for a value it does not offer (model lists: what to download).
+    absent: "Callable[[str], str] | None" = None
 
     def choices(self) -> "list[str]":
         """The combo options now (file lists are read when ComfyUI asks for the schema)."""
@@ -70,7 +73,11 @@ class NodeSpec:
     """A node: its ComfyUI schema fields and the plain functions behind it.
 
     `execute(**inputs)` returns a tuple with one value per output; `validate(**widgets)`
-    returns True or a message naming the bad field (ComfyUI's `validate_inputs`).
+    returns True or a message naming the bad field. ComfyUI 0.3.64 shows a `validate_inputs`
+    message once under every input that method names, so it names only `checked_early`
+    (at most one input, checked before anything runs, e.g. the model file); every other
+    check runs when the node starts (`check_before_execute`), and ComfyUI checks ranges
+    itself, each under its own input.
     """
 
     node_id: str
@@ -82,6 +89,7 @@ class NodeSpec:
     execute: Callable[..., tuple]
     validate: "Callable[..., bool | str] | None" = None
     output_node: bool = False
+    checked_early: "str | None" = None
 
     def input(self, name: str) -> Input:
         """The input called `name`."""
@@ -101,6 +109,8 @@ def check_widgets(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
         if item.type == COMBO:
             choices = item.choices()
             if value not in choices:
+                if item.absent is not None:
+                    return f"{item.name}: {item.absent(value)}"
                 shown = choices if len(choices) <= 12 else [*choices[:12], "..."]
                 return f"{item.name}: {value!r} is not one of {shown}"
         elif item.type in (INT, FLOAT):
@@ -112,7 +122,7 @@ def check_widgets(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
 
 
 def validate_values(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
-    """What ComfyUI's `validate_inputs` returns: widget checks, then the node's own rules."""
+    """Widget checks (combos, ranges), then the node's own rules, over the values given."""
     result = check_widgets(node, values)
     if result is True and node.validate is not None:
         result = node.validate(**values)
@@ -120,12 +130,21 @@ def validate_values(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
 
 
 def validated_names(node: NodeSpec) -> "list[str]":
-    """Inputs `validate_inputs` must receive: combos and those the node's rule names."""
-    names = [item.name for item in node.inputs if item.type == COMBO]
-    if node.validate is not None:
-        parameters = inspect.signature(node.validate).parameters
-        names += [name for name in parameters if name in {i.name for i in node.inputs}]
-    return list(dict.fromkeys(names))
+    """The inputs ComfyUI's `validate_inputs` receives: `checked_early`, or none."""
+    return [node.checked_early] if node.checked_early else []
+
+
+def check_before_execute(node: NodeSpec, inputs: "dict[str, Any]") -> None:
+    """Every widget check and rule on the values a node runs with; ConfigError names the field.
+
+    Linked values (a widget turned into a socket) are checked here too, and so are combos,
+    which ComfyUI 0.3.64 does not check for V3 nodes."""
+    widgets = {
+        item.name: inputs.get(item.name) for item in node.inputs if item.type in WIDGET_TYPES
+    }
+    problem = validate_values(node, widgets)
+    if problem is not True:
+        raise ConfigError(str(problem))
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -176,6 +195,8 @@ def schema_problems(node: NodeSpec) -> "list[str]":
     names = [item.name for item in node.inputs]
     if len(set(names)) != len(names):
         problems.append(f"duplicate input names in {names}")
+    if node.checked_early is not None and node.checked_early not in names:
+        problems.append(f"checked_early {node.checked_early!r} is not an input")
     for item in node.inputs:
         if not _IDENTIFIER.match(item.name) or keyword.iskeyword(item.name):
             problems.append(f"input {item.name!r} is not a Python identifier")

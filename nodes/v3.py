@@ -1,9 +1,11 @@
 """Builds ComfyUI V3 node classes from the pack's declarations (imported inside ComfyUI only).
 
 Each class is a schema and three class methods: `define_schema` (re-read on every
-/object_info, so model lists are current), `validate_inputs` (combo values and ranges,
-which 0.3.64 leaves to V3 nodes, then the node's own rules) and `execute` (VIDEO inputs to
-frames, the declared function, frames to VIDEO outputs). No state lives on the classes.
+/object_info, so model lists are current), `validate_inputs` (only the node's
+`checked_early` input, e.g. whether the model file is installed: ComfyUI shows its message
+under every input it names) and `execute` (every combo, range and rule of the node first,
+which 0.3.64 leaves to V3 nodes, then VIDEO inputs to frames, the declared function,
+frames to VIDEO outputs). No state lives on the classes.
 """
 
 import inspect
@@ -22,6 +24,7 @@ from .spec import (
     VIDEO,
     Input,
     NodeSpec,
+    check_before_execute,
     validate_values,
     validated_names,
 )
@@ -96,14 +99,15 @@ def make_node(spec: NodeSpec) -> "type[io.ComfyNode]":
         )
 
     def execute(cls, **inputs) -> io.NodeOutput:
+        check_before_execute(spec, inputs)
         outputs = spec.execute(**_from_comfy(spec, inputs))
         return io.NodeOutput(*(_to_comfy(value) for value in outputs))
 
     def validate_inputs(cls, **inputs):
         return validate_values(spec, inputs)
 
-    # ComfyUI passes validate_inputs only the inputs its signature names (and skips its own
-    # range checks for those), so name exactly the ones the checks need.
+    # ComfyUI passes validate_inputs only the inputs its signature names, skips its own range
+    # checks for those, and shows a failure under each of them: so name one at most.
     names = validated_names(spec)
     parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD
     validate_inputs.__signature__ = inspect.Signature(

@@ -15,7 +15,8 @@ from .runtime import ManagedModel
 
 @dataclass(frozen=True, eq=False)
 class LoadedTransformer:
-    """An STDiT/STDiT2/STDiT3 under model management, with its Open-Sora release."""
+    """A transformer (STDiT/STDiT2/STDiT3, DiT, PixArt) under model management, with the
+    Open-Sora release whose samplers and prompt handling it follows."""
 
     name: str
     release: str

@@ -1,4 +1,5 @@
-"""Shared test setup: the fixture root, determinism, and the `parity` marker's meaning."""
+"""Shared test setup: the fixture root, determinism, the `parity` marker's meaning, and the
+tiny models folder the node tests load from."""
 
 import pytest
 import torch
@@ -16,3 +17,17 @@ def _deterministic_cpu():
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def tiny_models_dir(tmp_path_factory):
+    """A ComfyUI `models/` folder of the tiny models (`tiny_models.py`), where the pack's
+    loaders look for the length of the test module."""
+    from pack_loader import pack_module
+    from tiny_models import write_models_dir
+
+    paths = pack_module("paths")
+    folder = write_models_dir(tmp_path_factory.mktemp("models"))
+    paths.use_models_dir(folder)
+    yield folder
+    paths.use_models_dir(None)

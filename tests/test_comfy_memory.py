@@ -143,3 +143,33 @@ def test_the_transformer_may_load_partially_while_a_vae_loads_whole(comfy):
     assert comfy.requests == [{}]  # no force_full_load for the pair
     assert transformer.patcher.calls == [(1024, False)]
     assert vae.patcher.calls == [(1024, True)]
+
+
+def test_block_swap_caps_the_partial_load_at_the_resident_blocks(comfy):
+    from sora_core.acceleration.block_swap import resident_bytes
+
+    cpu = (torch.device("cpu"), torch.device("cpu"))
+    model = tiny()
+    budget = resident_bytes(model, 1)
+    assert module_bytes(model) > budget > resident_bytes(model, 0) > 0
+    swapped = runtime.manage(model, cpu, resident_blocks=1)
+    swapped.patcher.load(torch.device("cpu"), 0, False, True)  # ComfyUI: "it all fits"
+    swapped.patcher.load(torch.device("cpu"), budget * 4)  # more room than the cap
+    swapped.patcher.load(torch.device("cpu"), 16)  # less room than the cap
+    assert swapped.patcher.calls == [(budget, False), (budget, False), (16, False)]
+
+
+@pytest.mark.parametrize("resident", [0, 1])
+def test_a_block_swapped_partial_load_equals_the_resident_model(resident):
+    from sora_core.acceleration.block_swap import resident_bytes
+
+    with torch.no_grad():
+        expected = tiny()(**inputs())
+    model = tiny()
+    # float64 "CPU memory" holds twice the bytes of the float32 sizes.
+    loaded, left = partial_load(model, 2 * resident_bytes(model, resident))
+    assert loaded > 0 and left > 0
+    with mock.patch.object(STDiT3, "compute_dtype", property(lambda self: torch.float32)):
+        with torch.no_grad():
+            got = model(**inputs())
+    assert torch.equal(got, expected)

@@ -188,7 +188,7 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
         (["--num-frames", "100000"], "1 to 1024 frames per clip"),
         (["--prompt", "|0|a|999999999|b"], "loop index 999999999 is out of range"),
         (["--prompt", "|0|a|\u00b2|b"], "is not a loop index"),
-        (["--prompt", "a." * 8000], "at most 2000 are cleaned"),
+        (["--prompt", "<a " * 1000], "contains '<' (HTML is stripped); at most 2000"),
     ],
 )
 def test_bad_requests_fail_before_loading_any_model(tmp_path, capsys, flags, message):

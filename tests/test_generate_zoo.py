@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+from tiny_models import TINY_IMAGE_MODEL as TINY
+from tiny_models import write_release_file
 
 from golden import fixtures_dir
 from sora_core.checkpoints import build_model
@@ -89,7 +91,6 @@ TINY_VAE = {
         "latent_channels": 4,
     },
 }
-TINY = {"depth": 2, "hidden_size": 48, "num_heads": 4}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_CONFIGS))
@@ -109,14 +110,6 @@ def test_reference_configs_parse_plan_and_build(name, tmp_path):
         model = build_model({**model_config, "input_size": (frames, height // 8, width // 8)})
     assert model.takes_frame_mask is False
     assert plan.clip.num_frames == frames
-
-
-def _release_file(tmp_path, name: str, model: torch.nn.Module, container: "str | None"):
-    """`model`'s weights as the release stores them: 2D patch embedding, no position tables."""
-    state = {k: v for k, v in model.state_dict().items() if "pos_embed" not in k}
-    state["x_embedder.proj.weight"] = state["x_embedder.proj.weight"][:, :, 0]
-    torch.save(state if container is None else {container: state}, tmp_path / name)
-    return str(tmp_path / name)
 
 
 def _run(tmp_path, config: dict) -> int:
@@ -139,7 +132,7 @@ def _dit_class_config(tmp_path, prompts: list) -> dict:
             "type": "DiT-XL/2",
             "no_temporal_pos_emb": True,
             "condition": "label_10",
-            "from_pretrained": _release_file(tmp_path, "DiT.pt", dit, None),
+            "from_pretrained": str(write_release_file(tmp_path / "DiT.pt", dit, None)),
         },
         "vae": TINY_VAE,
         "text_encoder": {"type": "classes", "num_classes": 10},
@@ -171,7 +164,7 @@ def test_latte_class_video_with_iddpm(tmp_path):
         "model": {
             "type": "Latte-XL/2",
             "condition": "label_5",
-            "from_pretrained": _release_file(tmp_path, "ucf.pt", latte, "ema"),
+            "from_pretrained": str(write_release_file(tmp_path / "ucf.pt", latte, "ema")),
         },
         "vae": TINY_VAE,
         "text_encoder": {"type": "classes", "num_classes": 5},
@@ -204,7 +197,7 @@ def test_pixartms_t5_captions_with_size_conditioning(tmp_path):
             "type": "PixArtMS-XL/2",
             "space_scale": 2.0,
             "no_temporal_pos_emb": True,
-            "from_pretrained": _release_file(tmp_path, "ms.pth", pixart, "state_dict"),
+            "from_pretrained": str(write_release_file(tmp_path / "ms.pth", pixart, "state_dict")),
         },
         "vae": TINY_VAE,
         "text_encoder": {

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 from pack_loader import pack_module
-from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
+from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE
 
 from sora_core.checkpoints import load_transformer
 from sora_core.errors import CheckpointError
@@ -31,15 +31,13 @@ def write_adapter(path, transformer_file, seed: int, **targets):
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    folder = write_models_dir(tmp_path_factory.mktemp("models"))
+def models_dir(tiny_models_dir):
+    folder = tiny_models_dir
     transformer = folder / "opensora" / TRANSFORMER
     write_adapter(folder / "loras" / "style.safetensors", transformer, seed=1)
     write_adapter(folder / "loras" / "motion.safetensors", transformer, seed=2, targets=["mlp"])
     shutil.copyfile(transformer, folder / "loras" / "not_a_lora.safetensors")
-    paths.use_models_dir(folder)
-    yield folder
-    paths.use_models_dir(None)
+    return folder
 
 
 @pytest.fixture(scope="module")

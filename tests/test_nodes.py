@@ -10,9 +10,10 @@ import json
 import pytest
 import torch
 from pack_loader import pack_module
-from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE, write_models_dir
+from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE
 
 from golden import PROJECT_ROOT
+from sora_core.acceleration.compile import transformer_blocks
 from sora_core.demo import embedded
 from sora_core.errors import VideoShapeError
 from sora_core.vae import Tiling
@@ -44,6 +45,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraT5Loader",
         "OpenSoraLoRA",
         "OpenSoraTextEncode",
+        "OpenSoraClassLabel",
         "OpenSoraMaskStrategy",
         "OpenSoraSampler",
         "OpenSoraLongVideo",
@@ -132,15 +134,7 @@ def test_valid_widget_values_pass_validation():
 
 
 # --- model files --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    folder = write_models_dir(tmp_path_factory.mktemp("models"))
-    paths.use_models_dir(folder)
-    yield folder
-    paths.use_models_dir(None)
-
-
-def test_loader_choices_list_files_and_model_folders(models_dir):
+def test_loader_choices_list_files_and_model_folders(tiny_models_dir):
     assert TRANSFORMER in paths.model_choices("transformer")
     assert VAE in paths.model_choices("vae")
     assert paths.model_choices("text_encoder") == sorted(
@@ -158,15 +152,13 @@ def test_every_loader_lists_the_embedded_demo_model_and_resolves_it_inside_the_p
 
 
 @pytest.mark.parametrize("name", ["../vae/" + VAE, "/etc/passwd", "C:/x.safetensors", ""])
-def test_model_names_leaving_the_model_folders_are_refused(models_dir, name):
+def test_model_names_leaving_the_model_folders_are_refused(tiny_models_dir, name):
     with pytest.raises(pack_errors().CheckpointError, match="refused"):
         paths.resolve_model("transformer", name)
 
 
-def test_missing_model_says_where_to_put_it(models_dir):
-    with pytest.raises(
-        pack_errors().CheckpointError, match="nothing is downloaded.*models/opensora"
-    ):
+def test_missing_model_says_where_to_put_it(tiny_models_dir):
+    with pytest.raises(pack_errors().CheckpointError, match="downloads nothing.*models/opensora"):
         loaders.load_transformer("absent.safetensors", "default", "auto")
 
 
@@ -176,7 +168,9 @@ def pack_errors():
     return sora_core.errors
 
 
-def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_nothing(models_dir):
+def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_nothing(
+    tiny_models_dir,
+):
     # Saved workflows store widget values by position, so the widget stays; any value that
     # older versions stored (even one they refused) loads, and the tiling ignores it.
     loader = _node("OpenSoraVAELoader")
@@ -189,8 +183,17 @@ def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_noth
 
 
 # --- running the nodes on tiny models -----------------------------------------------------
+def test_the_transformer_loader_compiles_blocks_and_accepts_a_block_swap(tiny_models_dir):
+    (plain,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
+    (loaded,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa", 1, True)
+    blocks = transformer_blocks(loaded.model)
+    assert all(block._compiled_call_impl is not None for block in blocks)
+    assert all(block._compiled_call_impl is None for block in transformer_blocks(plain.model))
+    assert loaded.managed.patcher is None  # outside ComfyUI the CPU holds every block
+
+
 @pytest.fixture(scope="module")
-def models(models_dir):
+def models(tiny_models_dir):
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
     (vae,) = loaders.load_vae(VAE, "default", 0, 8)
     (t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)
@@ -399,7 +402,25 @@ def test_groups_for_later_loops_need_the_long_video_node(models, conditioning):
 
 def test_overlapping_groups_are_errors_not_silently_clipped(models, conditioning):
     strategy, _ = build("custom", images=torch.rand(1, SIZE, SIZE, 3), target_frame=4, length=3)
-    with pytest.raises(pack_errors().SoraError, match="asks for 3"):
+    with pytest.raises(pack_errors().SoraError, match="copies 3 latent frames"):
+        sample(models, conditioning, strategy=strategy)
+
+
+def test_too_short_reference_video_is_reported_in_its_frames_and_seconds(models, conditioning):
+    frames, _ = vae_nodes.decode(models[1], sample(models, conditioning, seed=9), 0.0, 0)
+    strategy, _ = build("edit", video=frames[:9], length=5, edit_ratio=0.5)
+    # The 1.2 VAE: 9 frames -> 3 latent frames; 5 latent frames need 17 frames (13-16 give 4).
+    message = (
+        r"reference 0 is a video of 9 frames \(0.38 s at 24 fps\), 3 latent frames; the group "
+        r"copies 5 latent frames from latent frame 0, which needs a video of at least 17 frames "
+        r"\(0.71 s at 24 fps\)"
+    )
+    with pytest.raises(pack_errors().ReferenceMediaError, match=message):
+        sample(models, conditioning, strategy=strategy)
+    # Copied from 2 latent frames before the end: no longer video helps, the length must drop.
+    strategy, text = build("custom", video=frames[:9], source_start=-2, length=3)
+    assert text == "0,0,-2,0,3"
+    with pytest.raises(pack_errors().ReferenceMediaError, match="set its length to 2 or less"):
         sample(models, conditioning, strategy=strategy)
 
 

@@ -11,7 +11,6 @@ from sora_core.prompts import (
     prompt_for_loop,
     split_loop_prompt,
 )
-from sora_core.text import text_preprocessing
 
 FIXTURE = "pipeline/prompts.json"
 
@@ -90,9 +89,3 @@ def test_per_loop_texts_cover_loops_as_the_reference_counts_them():
 def test_deeply_nested_prompt_json_is_a_prompt_error():
     with pytest.raises(PromptError, match="malformed"):
         extract_json_from_prompts(['a cat{"reference_path": ' + "[" * 100_000], [""], [""])
-
-
-def test_overlong_prompt_is_refused_before_cleaning():
-    with pytest.raises(PromptError, match=r"has 16000 characters; at most 2000 are cleaned"):
-        text_preprocessing("a." * 8000)
-    assert text_preprocessing("a." * 8000, use_text_preprocessing=False) == "a." * 8000

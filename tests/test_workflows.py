@@ -10,7 +10,6 @@ import pytest
 import torch
 from pack_loader import pack_module
 from PIL import Image
-from tiny_models import write_models_dir
 from workflow_graphs import (
     CONTROL_VALUES,
     NOTE_TYPES,
@@ -34,8 +33,8 @@ from sora_core.demo.shapes import parse_caption
 
 spec_module = pack_module("spec")
 values = pack_module("values")
-paths = pack_module("paths")
 sampling = pack_module("sampling")
+paths = pack_module("paths")
 PACK_NODES = {node.node_id: node for node in pack_module("catalog").SPECS}
 DEFINITIONS = core_definitions()
 USES = {
@@ -46,9 +45,14 @@ USES = {
     "edit_video",
     "long_video",
     "text_to_image",
+    "pixart_text_to_image",
+    "dit_class_to_image",
     "demo_text_to_video",
     "demo_image_to_video",
 }
+# Workflows of the other models Open-Sora runs; the rest are Open-Sora 1.2's.
+ZOO = {"pixart_text_to_image", "dit_class_to_image"}
+IMAGES = {"text_to_image", *ZOO}
 # Workflows that run the embedded demo model: they name its files and run as shipped.
 DEMO = {"demo_text_to_video", "demo_image_to_video"}
 # ComfyUI core nodes the workflows may use, with their inputs in 0.3.64 (from /object_info).
@@ -64,8 +68,8 @@ CORE_NODES = {
 }
 # Model files the loaders name: the official releases as ComfyUI lists them.
 RELEASE_FILES = {
-    "model_name": {"OpenSora-STDiT-v3/"},
-    "vae_name": {"OpenSora-VAE-v1.2/"},
+    "model_name": {"OpenSora-STDiT-v3/", "PixArt-XL-2-512x512.pth", "DiT-XL-2-256x256.pt"},
+    "vae_name": {"OpenSora-VAE-v1.2/", "sd-vae-ft-ema/"},
     "t5_name": {"t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn.safetensors", "t5-v1_1-xxl/"},
 }
 DEMO_FILES = {
@@ -137,6 +141,24 @@ def test_saved_definitions_match_the_core_list_and_the_pack_declarations():
         assert widget_slots(DEFINITIONS[node_type]) == declared, node_type
 
 
+# What each workflow's note must say besides the folders: the released files it names.
+NOTED_FILES = {
+    "pixart_text_to_image": (
+        "PixArt-XL-2-512x512.pth",
+        "stabilityai/sd-vae-ft-ema",
+        "DeepFloyd/t5-v1_1-xxl",
+        "t5xxl_fp16.safetensors",
+    ),
+    "dit_class_to_image": ("DiT-XL-2-256x256.pt", "stabilityai/sd-vae-ft-ema"),
+}
+OPEN_SORA_FILES = (
+    "hpcai-tech/OpenSora-STDiT-v3",
+    "hpcai-tech/OpenSora-VAE-v1.2",
+    "DeepFloyd/t5-v1_1-xxl",
+    "t5xxl_fp16.safetensors",
+)
+
+
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_canvas_note_says_which_model_files_go_where(name):
     notes = [node for node in read_workflow(name)["nodes"] if node["type"] == "MarkdownNote"]
@@ -146,16 +168,10 @@ def test_canvas_note_says_which_model_files_go_where(name):
         for expected in ("none to add", "`a {colour} {shape} moving {direction} on a", "64x64"):
             assert expected in text
         return
-    for expected in (
-        "models/opensora/",
-        "models/diffusion_models/",
-        "models/vae/",
-        "models/text_encoders/",
-        "hpcai-tech/OpenSora-STDiT-v3",
-        "hpcai-tech/OpenSora-VAE-v1.2",
-        "DeepFloyd/t5-v1_1-xxl",
-        "t5xxl_fp16.safetensors",
-    ):
+    folders = ["models/opensora/", "models/diffusion_models/", "models/vae/"]
+    if any(node["type"] == "OpenSoraT5Loader" for node in _nodes(read_workflow(name))):
+        folders.append("models/text_encoders/")
+    for expected in (*folders, *NOTED_FILES.get(name, OPEN_SORA_FILES)):
         assert expected in text
 
 
@@ -222,7 +238,7 @@ def test_demo_workflows_use_the_demo_models_trained_settings(name):
     assert nodes["OpenSoraT5Loader"]["max_length"] == config["text_encoder"]["model_max_length"]
 
 
-@pytest.mark.parametrize("name", sorted(set(WORKFLOWS) - DEMO))
+@pytest.mark.parametrize("name", sorted(set(WORKFLOWS) - ZOO - DEMO))
 def test_defaults_are_open_sora_1_2s(name):
     nodes = {node["type"]: _named_widgets(node) for node in _nodes(read_workflow(name))}
     sampler = nodes.get("OpenSoraSampler") or nodes["OpenSoraLongVideo"]
@@ -237,6 +253,43 @@ def test_defaults_are_open_sora_1_2s(name):
         assert sampler["num_frames"] == 1 and "SaveImage" in nodes
     else:
         assert sampler["num_frames"] == 51 and "SaveVideo" in nodes
+
+
+# Open-Sora's configs/pixart/inference/1x512x512.py and configs/dit/inference/1x256x256-class.py
+REFERENCE_SETTINGS = {
+    "pixart_text_to_image": {"cfg": 7.0, "size": 512, "transformer": "PixArt-XL-2-512x512.pth"},
+    "dit_class_to_image": {"cfg": 4.0, "size": 256, "transformer": "DiT-XL-2-256x256.pt"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_image_model_workflows_follow_the_reference_configs(name):
+    nodes = {node["type"]: _named_widgets(node) for node in _nodes(read_workflow(name))}
+    expected = REFERENCE_SETTINGS[name]
+    sampler = nodes["OpenSoraSampler"]
+    assert (sampler["sampler_name"], sampler["steps"], sampler["cfg"]) == (
+        "dpm-solver",
+        20,
+        expected["cfg"],
+    )
+    assert (sampler["width"], sampler["height"], sampler["num_frames"]) == (
+        expected["size"],
+        expected["size"],
+        1,
+    )
+    assert nodes["OpenSoraTransformerLoader"]["model_name"] == expected["transformer"]
+    assert nodes["OpenSoraVAELoader"]["vae_name"] == "sd-vae-ft-ema/" and "SaveImage" in nodes
+    if name == "pixart_text_to_image":
+        assert nodes["OpenSoraT5Loader"]["max_length"] == 120  # PixArt-α's T5 length
+        text = nodes["OpenSoraTextEncode"]
+        assert (text["aesthetic_score"], text["motion_score"], text["camera_motion"]) == (
+            -1.0,
+            -1.0,
+            "none",
+        )
+    else:
+        assert "OpenSoraT5Loader" not in nodes and "OpenSoraTextEncode" not in nodes
+        assert 0 <= nodes["OpenSoraClassLabel"]["class_label"] < 1000  # an ImageNet class
 
 
 # --- the API twin -------------------------------------------------------------------------
@@ -364,11 +417,8 @@ def run_prompt(prompt: dict, core: CoreNodes, loaded: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory):
-    folder = write_models_dir(tmp_path_factory.mktemp("models"))
-    paths.use_models_dir(folder)
-    yield tmp_path_factory.mktemp("input"), {}
-    paths.use_models_dir(None)
+def tiny_setup(tmp_path_factory, tiny_models_dir):
+    return tmp_path_factory.mktemp("input"), {}
 
 
 # Frames in the saved result with 51-frame clips: the extension appends 51 - 17, and each
@@ -394,13 +444,17 @@ def test_demo_api_twin_runs_as_shipped_with_the_embedded_model(name, tiny_setup,
 def test_api_twin_runs_on_tiny_models(name, tiny_setup, tmp_path):
     input_dir, loaded = tiny_setup
     prompt = with_tiny_models(read_api_twin(name), ci_sizes=True)
-    assert {k for node in prompt.values() for k in node["inputs"]} >= set(TINY_MODELS)
+    named = {
+        k: v for node in prompt.values() for k, v in node["inputs"].items() if k in TINY_MODELS
+    }
+    assert {"model_name", "vae_name"} <= set(named)
+    assert all(value in TINY_MODELS[key].values() for key, value in named.items())
     for file, kind in input_files(prompt).items():
         if not (input_dir / file).exists():
             write_input_file(input_dir / file, kind)
     core = CoreNodes(input_dir, tmp_path)
     run_prompt(prompt, core, loaded)
-    if name == "text_to_image":
+    if name in IMAGES:
         (path,) = core.saved
         assert Image.open(path).size == (32, 32)
         return

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE
+from tiny_models import DIT, PIXART, SD_VAE, TEXT_ENCODER, TRANSFORMER, VAE
 
 from golden import PROJECT_ROOT
 
@@ -29,8 +29,16 @@ NOTE_TYPES = ("Note", "MarkdownNote")
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
-# Loader widget -> the tiny model file of `tiny_models.py`.
-TINY_MODELS = {"model_name": TRANSFORMER, "vae_name": VAE, "t5_name": TEXT_ENCODER}
+# Loader widget -> {released file the workflows name: its tiny stand-in of `tiny_models.py`}.
+TINY_MODELS = {
+    "model_name": {
+        "OpenSora-STDiT-v3/": TRANSFORMER,
+        "PixArt-XL-2-512x512.pth": PIXART,
+        "DiT-XL-2-256x256.pt": DIT,
+    },
+    "vae_name": {"OpenSora-VAE-v1.2/": VAE, "sd-vae-ft-ema/": SD_VAE},
+    "t5_name": {"t5xxl_fp16.safetensors": TEXT_ENCODER},
+}
 # What the CI run shrinks so that seven workflows take seconds on a CPU (frame counts,
 # loops, strategies and every other widget stay as shipped).
 CI_OVERRIDES = {"width": 32, "height": 32, "steps": 2}
@@ -117,7 +125,7 @@ def with_tiny_models(prompt: dict, ci_sizes: bool = False) -> dict:
     prompt = copy.deepcopy(prompt)
     for node in prompt.values():
         inputs = node["inputs"]
-        inputs.update({key: name for key, name in TINY_MODELS.items() if key in inputs})
+        inputs.update({key: TINY_MODELS[key][inputs[key]] for key in TINY_MODELS if key in inputs})
         if ci_sizes and node["class_type"] in SAMPLING_NODES:
             inputs.update(CI_OVERRIDES)
     return prompt
@@ -130,9 +138,10 @@ def ui_with_tiny_models(workflow: dict, definitions: dict) -> dict:
         if node["type"] in NOTE_TYPES:
             continue
         slots = widget_slots(definitions[node["type"]])
-        for key, name in TINY_MODELS.items():
+        for key, stand_ins in TINY_MODELS.items():
             if key in slots:
-                node["widgets_values"][slots.index(key)] = name
+                values = node["widgets_values"]
+                values[slots.index(key)] = stand_ins[values[slots.index(key)]]
     return workflow
 
 

@@ -21,6 +21,10 @@ from sora_core.demo import embedded
 TRANSFORMER = "OpenSora-STDiT-v3/"
 VAE = "OpenSora-VAE-v1.2/"
 TEXT_ENCODER = "t5xxl_fp16.safetensors"
+PIXART = "PixArt-XL-2-512x512.pth"
+DIT = "DiT-XL-2-256x256.pt"
+SD_VAE = "sd-vae-ft-ema/"
+PIXART_TOKENS = 120  # PixArt-α's T5 length
 INPUT_IMAGE = "example.png"
 INPUT_VIDEO = "opensora_input.mp4"
 SEED = 42
@@ -63,6 +67,34 @@ directions (left, right, up, down) and 2 backgrounds (black, gray), always in th
 form `a {colour} {shape} moving {direction} on a {background} background`, at 64x64, 8
 frames. Anything else gives shapeless colour. For real videos use the other workflows
 with Open-Sora's released weights."""
+
+SD_VAE_NOTE = """- **Load Open-Sora VAE**: the folder of
+  [stabilityai/sd-vae-ft-ema](https://huggingface.co/stabilityai/sd-vae-ft-ema)
+  (`config.json` + `diffusion_pytorch_model.safetensors`) in `models/vae/`, listed as
+  `sd-vae-ft-ema/`."""
+
+PIXART_NOTE = f"""**Model files** (nothing is downloaded; press **R** after adding files):
+
+- **Load Open-Sora Transformer**: `PixArt-XL-2-512x512.pth` from
+  [PixArt-alpha/PixArt-alpha](https://huggingface.co/PixArt-alpha/PixArt-alpha) in
+  `models/diffusion_models/` or `models/opensora/` (also `PixArt-XL-2-256x256.pth`, and
+  `PixArt-XL-2-1024-MS.pth` with its size conditioning; set the sampler's size to match).
+{SD_VAE_NOTE}
+- **Load Open-Sora T5 Text Encoder**: ComfyUI's `t5xxl_fp16.safetensors` in
+  `models/text_encoders/`, or the folder of
+  [DeepFloyd/t5-v1_1-xxl](https://huggingface.co/DeepFloyd/t5-v1_1-xxl); `max_length`
+  120 (PixArt-Σ: 300).
+
+Text Encode's release stays 1.2 (the samplers of the tree PixArt comes from)."""
+
+DIT_NOTE = f"""**Model files** (nothing is downloaded; press **R** after adding files):
+
+- **Load Open-Sora Transformer**: Meta's `DiT-XL-2-256x256.pt`
+  ([facebookresearch/DiT](https://github.com/facebookresearch/DiT)) in
+  `models/opensora/` or `models/diffusion_models/`.
+{SD_VAE_NOTE}
+
+No text encoder: the class id is the condition; cfg uses the model's null class."""
 
 
 def _loaders(
@@ -346,6 +378,41 @@ def text_to_image() -> dict:
     }
 
 
+def _image_sampler(scheduler: dict, size: int) -> dict:
+    """The sampler as Open-Sora's DiT / PixArt image configs set it: one frame at `size`."""
+    widgets = {**_clip_widgets(num_frames=1), **scheduler, "width": size, "height": size}
+    links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
+    return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **widgets)
+
+
+def _save_image(prefix: str) -> dict:
+    return _node("SaveImage", "Save Image", images=["6", 0], filename_prefix=prefix)
+
+
+def pixart_text_to_image() -> dict:
+    # configs/pixart/inference/1x512x512.py: dpm-solver, 20 steps, cfg 7, 120 T5 tokens.
+    return {
+        **_loaders(PIXART, SD_VAE, max_length=PIXART_TOKENS),
+        "4": _text("Pirate ship trapped in a cosmic maelstrom nebula.", aesthetic_score=-1.0),
+        "5": _image_sampler({"sampler_name": "dpm-solver", "steps": 20, "cfg": 7.0}, 512),
+        "6": _decode(),
+        "7": _save_image("opensora/pixart"),
+    }
+
+
+def dit_class_to_image() -> dict:
+    # configs/dit/inference/1x256x256-class.py: dpm-solver, 20 steps, cfg 4, ImageNet labels.
+    loaders = _loaders(DIT, SD_VAE)
+    del loaders["3"]  # class labels need no text encoder
+    return {
+        **loaders,
+        "4": _node("OpenSoraClassLabel", "Open-Sora Class Label", model=["1", 0], class_label=388),
+        "5": _image_sampler({"sampler_name": "dpm-solver", "steps": 20, "cfg": 4.0}, 256),
+        "6": _decode(),
+        "7": _save_image("opensora/dit"),
+    }
+
+
 LOADERS, SAMPLE, SAVE = ["1", "2", "3"], ["4", "5"], ["6", "7"]
 # Node ids per column, top to bottom, for the canvas layout.
 COLUMNS = {
@@ -356,6 +423,8 @@ COLUMNS = {
     "edit_video": [[*LOADERS, "12"], ["4", "9"], ["5"], SAVE],
     "long_video": [LOADERS, SAMPLE, ["7"]],
     "text_to_image": [LOADERS, SAMPLE, SAVE],
+    "pixart_text_to_image": [LOADERS, SAMPLE, SAVE],
+    "dit_class_to_image": [["1", "2"], SAMPLE, SAVE],
     "demo_text_to_video": [LOADERS, SAMPLE, SAVE],
     "demo_image_to_video": [[*LOADERS, "8"], ["4", "9"], ["5"], SAVE],
 }
@@ -414,6 +483,21 @@ WORKFLOWS = {
         "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 9:16 here); "
         "saved as PNG.",
     ),
+    "pixart_text_to_image": (
+        pixart_text_to_image,
+        "Text to image",
+        "PixArt-α as Open-Sora's `configs/pixart/inference/1x512x512.py` runs it: a 512x512 "
+        "image (`num_frames` = 1), dpm-solver, 20 steps, cfg 7, T5 `max_length` 120. The "
+        "1.2 score and camera captions stay off (PixArt was not trained with them).",
+    ),
+    "dit_class_to_image": (
+        dit_class_to_image,
+        "Class label to image",
+        "DiT as Open-Sora's `configs/dit/inference/1x256x256-class.py` runs it: the prompt "
+        "is an ImageNet class id in **Open-Sora Class Label** (0-999; 388 = giant panda, "
+        "279 = arctic fox, 207 = golden retriever), a 256x256 image, dpm-solver, 20 "
+        "steps, cfg 4.",
+    ),
     "demo_text_to_video": (
         demo_text_to_video,
         "Demo model: text to video",
@@ -428,21 +512,27 @@ WORKFLOWS = {
         "frame.",
     ),
 }
-DEMO_WORKFLOWS = ("demo_text_to_video", "demo_image_to_video")
+# The model family each workflow runs, and the note on its model files (default: 1.2).
+FAMILIES = {
+    "pixart_text_to_image": ("PixArt-α", PIXART_NOTE),
+    "dit_class_to_image": ("DiT", DIT_NOTE),
+    "demo_text_to_video": ("Open-Sora 1.2", DEMO_NOTE),
+    "demo_image_to_video": ("Open-Sora 1.2", DEMO_NOTE),
+}
 
 
 def sources() -> dict:
     """Every workflow: {name: {"title", "prompt" (API format), "note" (markdown), "columns"}}."""
-    return {
-        name: {
+    sources = {}
+    for name, (build, title, how) in WORKFLOWS.items():
+        family, models = FAMILIES.get(name, ("Open-Sora 1.2", MODELS_NOTE))
+        sources[name] = {
             "title": title,
             "prompt": build(),
-            "note": f"## Open-Sora 1.2: {title.lower()}\n\n{how}\n\n"
-            + (DEMO_NOTE if name in DEMO_WORKFLOWS else MODELS_NOTE),
+            "note": f"## {family}: {title.lower()}\n\n{how}\n\n{models}",
             "columns": COLUMNS[name],
         }
-        for name, (build, title, how) in WORKFLOWS.items()
-    }
+    return sources
 
 
 # The frontend's tab bar, menu bar and left side bar in a 1920x1080 screenshot.

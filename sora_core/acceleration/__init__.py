@@ -9,6 +9,7 @@ from .thresholds import RECOMMENDED_THRESHOLD
 # The rest imports torch; load it only when asked for (`opensora-generate --help` stays fast).
 _LAZY = {
     "Acceleration": ".settings",
+    "BlockSwap": ".block_swap",
     "apply_acceleration": ".settings",
     "STDIT3_COEFFICIENTS": ".step_cache",
     "StepCache": ".step_cache",
@@ -19,6 +20,7 @@ __all__ = [
     "RECOMMENDED_THRESHOLD",
     "STDIT3_COEFFICIENTS",
     "Acceleration",
+    "BlockSwap",
     "StepCache",
     "apply_acceleration",
     "calibrate",

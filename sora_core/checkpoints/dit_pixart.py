@@ -23,7 +23,9 @@ SMALL_MODEL_HEADS = 4
 def detect_family(state: dict) -> "str | None":
     """Model class of a DiT/Latte/PixArt state dict, or None for anything else."""
     if "blocks.0.adaLN_modulation.1.weight" in state:
-        return "DiT"  # Latte has the same keys; only the config's type tells them apart
+        # Latte has DiT's keys; only Latte's own release stores its frame table `temp_embed`.
+        # Other files (DiT's release, Open-Sora training checkpoints) need the config's type.
+        return "Latte" if "temp_embed" in state else "DiT"
     if "t_block.1.weight" not in state or "blocks.0.cross_attn.q_linear.weight" not in state:
         return None
     if any(".attn_temp." in key for key in state) or "t_block_temp.1.weight" in state:

@@ -4,7 +4,6 @@ Knows the on-disk layouts (single files, Hugging Face and diffusers folders, sha
 indexes) and nothing about which model the weights belong to.
 """
 
-import json
 import os
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ..errors import CheckpointError
+from ..json_files import read_json_file
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
@@ -57,15 +57,7 @@ def folder_weight_file(folder: "str | os.PathLike") -> Path:
 
 def read_json_object(path: Path, what: str) -> dict:
     """A JSON file that must hold one object; damaged, binary or nested-to-death files are named."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as error:  # bad JSON, not UTF-8, nesting too deep
-        raise CheckpointError(f"{str(path)!r} is not a valid JSON {what}: {error}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(
-            f"{str(path)!r} holds a JSON {type(data).__name__}; a {what} is a JSON object {{...}}"
-        )
-    return data
+    return read_json_file(path, what, CheckpointError)
 
 
 def read_folder_config(folder: "str | os.PathLike") -> "dict | None":

@@ -204,7 +204,11 @@ def storage_dtypes(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torc
 # --- model selection ------------------------------------------------------------------------
 # A file of one class may be asked for as another with the same keys: Latte is DiT with
 # another forward, PixArt-Σ without q/k norm or KV compression is PixArt-α's layout.
-COMPATIBLE_CLASSES = {"DiT": {"DiT", "Latte"}, "PixArt": {"PixArt", "PixArt_Sigma"}}
+COMPATIBLE_CLASSES = {
+    "DiT": {"DiT", "Latte"},
+    "Latte": {"DiT", "Latte"},
+    "PixArt": {"PixArt", "PixArt_Sigma"},
+}
 
 
 def detect_model(state: dict, where: str = "checkpoint") -> str:

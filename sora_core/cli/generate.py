@@ -8,13 +8,17 @@ over loops and steps and a one-line summary at the end.
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..acceleration import apply_acceleration
+from ..acceleration.sequence_parallel import SequenceParallel, local_device
+from ..acceleration.sequence_parallel import from_environment as sequence_parallel_from_environment
 from ..demo.embedded import DEMO_PROMPT, embedded_config
+from ..errors import ConfigError
 from ..geometry import latent_size
 from ..lora import apply_lora_files
 from ..pipeline import encode_prompts, generate_batch, peak_memory, reset_peak_memory
@@ -52,8 +56,11 @@ def _existing(stems: "list[str]") -> bool:
     return all(Path(f"{stem}.mp4").exists() or Path(f"{stem}.png").exists() for stem in stems)
 
 
-def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]":
-    """Generate and save every sample of `plan` with loaded `models`; returns the files."""
+def run_plan(
+    plan: GenerationPlan, models, progress: bool = True, write: bool = True
+) -> "list[Path]":
+    """Generate and save every sample of `plan` with loaded `models`; returns the files
+    (`write=False`: generate only, as the other processes of a sequence-parallel run)."""
     noise = GeneratorNoise(plan.seed)
     loops = plan.clip.long_video.loop
     steps = models.sampler.num_sampling_steps
@@ -85,7 +92,8 @@ def run_plan(plan: GenerationPlan, models, progress: bool = True) -> "list[Path]
                     callback=report,
                 )
                 for video, stem in zip(result.video, stems, strict=True):
-                    written.append(save_sample(video, stem, plan.save_fps))
+                    if write:
+                        written.append(save_sample(video, stem, plan.save_fps))
     finally:
         bar.close()
     return written
@@ -97,12 +105,45 @@ def _sampling_summary(cache) -> str:
     return f"{cache.computed} transformer calls{reused}, sampling {cache.seconds:.1f} s"
 
 
+def _block_swap_summary(transformer, plan: GenerationPlan) -> str:
+    swap = getattr(transformer, "block_swap", None)
+    if swap is not None:
+        return f"; {swap.describe()}"
+    if plan.acceleration.block_swap is not None:
+        return f"; block swap not needed on {plan.placement.device} (weights stay in its memory)"
+    return ""
+
+
 def generate(config: dict, flags) -> int:
     """Check, load, generate, save, summarise a parsed run (errors propagate)."""
     demo = uses_embedded_model(flags)
     if demo:
         config = _demo_config(config, flags)
     plan = plan_generation(config)
+    plan, parallel = _join_processes(plan)
+    try:
+        return _generate(plan, demo, parallel)
+    finally:
+        if parallel is not None:
+            torch.distributed.destroy_process_group()
+
+
+def _join_processes(plan: GenerationPlan) -> "tuple[GenerationPlan, SequenceParallel | None]":
+    """Under `torchrun --nproc_per_node N` (N > 1): join the process group, each process on
+    its own GPU; the transformer's tokens are then split over the processes."""
+    parallel = sequence_parallel_from_environment(plan.placement.device)
+    if parallel is None:
+        return plan, None
+    if plan.acceleration.compile:
+        raise ConfigError(
+            "--compile: not with sequence parallelism (torchrun with several processes): "
+            "the compiled blocks would have to trace the all-to-all exchanges; drop one"
+        )
+    placement = replace(plan.placement, device=local_device(plan.placement.device))
+    return replace(plan, placement=placement), parallel
+
+
+def _generate(plan: GenerationPlan, demo: bool, parallel: "SequenceParallel | None") -> int:
     started = time.perf_counter()
     reset_peak_memory(plan.placement)
     if demo and plan.placement.device.type == "cpu":
@@ -112,7 +153,12 @@ def generate(config: dict, flags) -> int:
     models = load_generation_models(plan.models, plan.placement, size)
     apply_lora_files(models.transformer, plan.loras)
     apply_acceleration(models, plan.acceleration)
-    written = run_plan(plan, models, progress=plan.verbose >= 1)
+    first = parallel is None or parallel.rank == 0  # the process that writes and reports
+    if parallel is not None:
+        parallel.install(models.transformer)
+    written = run_plan(plan, models, progress=first and plan.verbose >= 1, write=first)
+    if not first:
+        return 0
     elapsed = time.perf_counter() - started
     height, width = plan.clip.decoded_size
     folder = written[0].parent if written else "nothing new"
@@ -121,6 +167,8 @@ def generate(config: dict, flags) -> int:
         f"{plan.save_fps:g} fps -> {folder} in {elapsed:.1f} s "
         f"({plan.placement.device}, {str(plan.placement.dtype).removeprefix('torch.')}, "
         f"{peak_memory(plan.placement)}); {_sampling_summary(models.step_cache)}"
+        + _block_swap_summary(models.transformer, plan)
+        + (f"; sequence parallel over {parallel.size} processes" if parallel else "")
         + (" [embedded demo model]" if demo else "")
     )
     return 0

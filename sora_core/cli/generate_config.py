@@ -96,6 +96,7 @@ INFERENCE_KEYS = frozenset(
         "step_cache",
         "lora",  # ours: adapters as "PATH[:STRENGTH]" strings (--lora)
         "compile",
+        "block_swap",
     }
 )
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
@@ -179,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="compile each transformer block with torch.compile (slow first step)",
     )
     add(
+        "--block-swap",
+        nargs="?",
+        const=True,
+        type=_block_count,
+        metavar="BLOCKS",
+        help="keep BLOCKS transformer blocks on the GPU and stream the others from CPU memory "
+        "(bare flag: as many as free memory allows); outputs are unchanged",
+    )
+    add(
         "--demo",
         action="store_true",
         help="run the embedded demo model (the default without a config file or --ckpt-path)",
@@ -194,6 +204,19 @@ def _threshold(text: str) -> float:
             f"{text!r} is not a threshold; give a number (--step-cache=0.2), or put the "
             "config path before a bare --step-cache"
         ) from None
+
+
+def _block_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a block count; give a whole number >= 0 (--block-swap=8), or put "
+            "the config path before a bare --block-swap"
+        )
+    return count
 
 
 def check_keys(config: dict, source: str) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from urllib.request import Request, urlopen
 
 from ..errors import ConfigError, RemoteError
+from ..json_files import read_json_file
 from .websocket import TEXT, WebSocket, WebSocketError
 
 # `ui` keys whose entries are files ComfyUI saved ({"filename", "subfolder", "type"}).
@@ -34,10 +35,7 @@ _UNSAFE_NAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 def read_prompt(path: "str | Path") -> dict:
     """An API-format workflow ("Export (API)"), or the `prompt` of a /prompt request body."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError, RecursionError) as error:
-        raise ConfigError(f"workflow: cannot read {path}: {error}") from None
+    data = read_json_file(path, "workflow", ConfigError, expect=None)
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict):
         data = data["prompt"]
     if isinstance(data, dict) and isinstance(data.get("nodes"), list):

@@ -16,6 +16,20 @@ from ..errors import MaskStrategyError, ReferenceMediaError
 from .strategy import ConditionFrames, MaskStrategy, as_condition_frames, format_group
 
 
+class ShortReferenceError(ReferenceMediaError):
+    """A group copies more frames than its reference holds from the group's start (strict).
+
+    Counted in latent frames; `sora_core.pipeline` restates it in the video's own frames."""
+
+    def __init__(self, where: str, condition: ConditionFrames, frames: int, start: int):
+        self.where, self.condition = where, condition
+        self.reference_frames, self.source_start = frames, start
+        super().__init__(
+            f"{where}: reference {condition.reference_index} has {frames} latent frames, "
+            f"{frames - start} from frame {start}; the group asks for {condition.length}"
+        )
+
+
 @dataclass(frozen=True)
 class PlacedCondition:
     """A group resolved against real lengths: which frames go where, and its edit ratio."""
@@ -71,11 +85,7 @@ def place_condition(
         )
     if strict and len(target) < condition.length:
         if reference_frames - source_start < condition.length:
-            raise ReferenceMediaError(
-                f"{where}: reference {condition.reference_index} has {reference_frames} latent "
-                f"frames, {reference_frames - source_start} from frame {source_start}; "
-                f"the group asks for {condition.length}"
-            )
+            raise ShortReferenceError(where, condition, reference_frames, source_start)
         raise MaskStrategyError(
             f"{where}: {condition.length} frames from latent frame {target_start} run past "
             f"the end of the {num_frames}-frame latent; at most {num_frames - target_start} fit"

@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, DatasetError
+from ..json_files import read_json_file
 from ..vae.posterior import generator_noise
 
 INDEX_FILE = "index.json"
@@ -85,8 +86,11 @@ class BatchFeatureDataset(torch.utils.data.Dataset):
                 f"feature cache {str(self.data_path)!r} has no {INDEX_FILE}; write it with "
                 f"opensora-extract-features CONFIG --data-path CSV --save-dir DIR"
             )
-        meta = json.loads(index.read_text(encoding="utf-8"))
-        self.files = [self.data_path / name for name in meta["files"]]
+        meta = read_json_file(index, "feature cache index", DatasetError)
+        names = meta.get("files")
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise DatasetError(f"{str(index)!r}: 'files' must be a list of file names")
+        self.files = [self.data_path / name for name in names]
         missing = [str(path) for path in self.files if not path.is_file()]
         if missing:
             raise DatasetError(f"feature cache {str(self.data_path)!r} lacks {missing[:3]}")

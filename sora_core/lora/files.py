@@ -173,8 +173,8 @@ def _config(metadata: dict, layers: dict, where: str) -> LoRAConfig:
             dropout=float(metadata.get("dropout", 0.0)),
             targets=tuple(json.loads(metadata["targets"])) if "targets" in metadata else ("attn",),
         )
-    except (ValueError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{where}: damaged LoRA metadata: {error}") from error
+    except (ValueError, TypeError, RecursionError) as error:
+        raise CheckpointError(f"{where}: damaged LoRA metadata: {error!r}") from None
 
 
 def read_lora(path: "str | os.PathLike") -> LoRAWeights:
@@ -192,6 +192,8 @@ def read_lora(path: "str | os.PathLike") -> LoRAWeights:
     layers = _pairs(state, where)
     try:
         base = json.loads(metadata.get("base_model", "{}"))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{where}: damaged base_model metadata: {error}") from error
+    except (ValueError, RecursionError) as error:
+        raise CheckpointError(f"{where}: damaged base_model metadata: {error!r}") from None
+    if not isinstance(base, dict):
+        raise CheckpointError(f"{where}: base_model metadata is not a JSON object")
     return LoRAWeights(layers, _config(metadata, layers, where), base, where)

@@ -92,6 +92,8 @@ class TransformerBase(nn.Module):
         # Installed for one sampling run by `acceleration.StepCache.session` on models whose
         # block loop calls `cached_blocks` (`step_cacheable`).
         self.step_cache = None
+        # Installed by `acceleration.BlockSwap.install`: streams blocks around `run_block`.
+        self.block_swap = None
         # The reference's acceleration flags choose kernels only.
         self.default_backend = "auto" if c["enable_flash_attn"] else "sdpa"
         self.fp32_norm = bool(c["enable_layernorm_kernel"])
@@ -141,7 +143,11 @@ class TransformerBase(nn.Module):
 
     # --- forward helpers --------------------------------------------------------------------
     def run_block(self, block: nn.Module, *args):
-        """Call a block, through activation checkpointing when training with it enabled."""
+        """Call a block, through activation checkpointing when training with it enabled and
+        with its weights streamed in when block swap is on."""
+        if self.block_swap is not None:
+            with self.block_swap.using(block):
+                return block(*args)
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(block, *args, use_reentrant=False)
         return block(*args)

@@ -228,6 +228,9 @@ class Attention(nn.Module):
         self.rope = rope
         self.qk_norm_legacy = qk_norm_legacy
         self.backend = check_backend(backend)
+        # Set by `acceleration.SequenceParallel.install`: this process holds 1/N of the
+        # tokens; attention exchanges them for 1/N of the heads and back.
+        self.sequence_parallel = None
 
     def _compress(self, x: torch.Tensor, grid_hw: tuple[int, int]) -> torch.Tensor:
         """`[B, H*W, C]` -> `[B, (H/s)*(W/s), C]` through the strided depthwise conv."""
@@ -256,7 +259,12 @@ class Attention(nn.Module):
         else:
             q, k = self.q_norm(q), self.k_norm(k)
             q, k = self._position(q, k)
+        parallel = self.sequence_parallel
+        if parallel is not None:
+            q, k, v = (parallel.heads_to_tokens(part) for part in (q, k, v))
         out = attention(q, k, v, self.backend)  # [B, h, N, d]
+        if parallel is not None:
+            out = parallel.tokens_to_heads(out)
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, channels))
 
 

@@ -136,6 +136,8 @@ class PixArtMS(PixArt):
     """PixArt-α multi-scale (`PixArtMS-XL/2`): image size `hw` and aspect ratio `ar` join the
     timestep embedding; the spatial table follows the latent's size."""
 
+    multi_resolution = "PixArtMS"  # the size conditioning samplers pass: `hw` and `ar`
+
     def __init__(self, **config):
         super().__init__(**config)
         if self.hidden_size % 3:

@@ -50,6 +50,7 @@ class STDiT3(STDiTBase):
     """Open-Sora 1.2's transformer (`STDiT3-XL/2`: hidden 1152, depth 28, 16 heads)."""
 
     step_cacheable = True  # its block loop goes through `cached_blocks`
+    sequence_parallelizable = True  # `acceleration.SequenceParallel` can split its blocks
     # Every weight reaches the activations through `cast_like` / `CastOnUse` layers, so
     # ComfyUI may leave any of them in CPU memory (partial loading).
     weights_cast_on_use = True
@@ -73,6 +74,8 @@ class STDiT3(STDiTBase):
             STDiT3Block(temporal=True, rope=self.rope.rotate, drop_rate=rate, **common)
             for rate in rates
         )
+        # Installed by `acceleration.SequenceParallel.install` (torchrun inference).
+        self.sequence_parallel = None
         self._apply_freezing()
 
     def _apply_freezing(self):
@@ -133,11 +136,16 @@ class STDiT3(STDiTBase):
         tokens = self.x_embedder(x)  # [B, N, C]
         tokens = (tokens.view(batch, frames, spatial, -1) + pos).flatten(1, 2)
 
-        def blocks(tokens):
+        def run_blocks(tokens, ctx):
             for spatial_block, temporal_block in zip(self.spatial_blocks, self.temporal_blocks):
                 tokens = self.run_block(spatial_block, tokens, t_mlp, t0_mlp, ctx)
                 tokens = self.run_block(temporal_block, tokens, t_mlp, t0_mlp, ctx)
             return tokens
+
+        def blocks(tokens):
+            if self.sequence_parallel is None:
+                return run_blocks(tokens, ctx)
+            return self.sequence_parallel.blocks(run_blocks, tokens, ctx)
 
         tokens = self.cached_blocks(tokens, t_mlp, x_mask, self.spatial_blocks[0], blocks)
 

@@ -36,7 +36,13 @@ from .generate import (
     load_reference_media,
 )
 from .placement import Placement, default_device, peak_memory, reset_peak_memory, working
-from .sampling import MULTI_RESOLUTION, draw_latent, sample_latent, size_conditioning
+from .sampling import (
+    MULTI_RESOLUTION,
+    draw_latent,
+    model_multi_resolution,
+    sample_latent,
+    size_conditioning,
+)
 from .text import EncodedTexts, PromptEncoding, encode_prompts, encode_texts
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "encode_texts",
     "generate_batch",
     "load_reference_media",
+    "model_multi_resolution",
     "peak_memory",
     "reset_peak_memory",
     "sample_latent",

@@ -25,6 +25,7 @@ from ..conditioning.references import ReferenceSource
 from ..samplers import NoiseSource, Sampler, SamplerStep, as_noise_source
 from .codec import PlacedCodec
 from .placement import Placement, working
+from .reference_lengths import check_reference_lengths
 from .sampling import MULTI_RESOLUTION, draw_latent, sample_latent, size_conditioning
 from .text import PromptEncoding
 
@@ -138,7 +139,17 @@ def generate_batch(
     strategies = list(
         encoding.prompts.mask_strategies if mask_strategies is None else mask_strategies
     )
-    reference_latents = encode_references(codec, references or [[] for _ in range(batch)])
+    references = references or [[] for _ in range(batch)]
+    if settings.long_video.strict:
+        check_reference_lengths(
+            codec,
+            references,
+            strategies,
+            settings.num_frames,
+            settings.fps,
+            settings.long_video.align,
+        )
+    reference_latents = encode_references(codec, references)
     latent_size = codec.get_latent_size([settings.num_frames, *settings.image_size])
     transformer = models.transformer
     if hasattr(transformer, "reset_position_tables") and transformer.grid != tuple(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..acceleration.block_swap import place_module
 from ..dtypes import resolve_dtype
 from ..errors import ConfigError
 
@@ -66,11 +67,11 @@ def working(module: "torch.nn.Module | None", placement: Placement) -> Iterator[
     if module is None or not placement.offloads:
         yield
         return
-    module.to(placement.device)
+    place_module(module, placement.device)
     try:
         yield
     finally:
-        module.to(placement.offload_device)
+        place_module(module, placement.offload_device)
         if placement.device.type == "cuda":
             torch.cuda.empty_cache()
 

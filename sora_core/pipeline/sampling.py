@@ -19,6 +19,11 @@ from ..samplers import NoiseSource, Sampler, StepCallback, TextConditioning, as_
 MULTI_RESOLUTION = {"1.0": None, "1.1": "STDiT2", "1.2": "STDiT2"}
 
 
+def model_multi_resolution(model) -> "str | None":
+    """The size conditioning `model` reads: its own (PixArtMS: `hw`, `ar`) or its release's."""
+    return getattr(model, "multi_resolution", MULTI_RESOLUTION[model.release])
+
+
 def size_conditioning(
     batch_size: int,
     image_size: "Sequence[int]",

@@ -25,6 +25,11 @@ class EncodedTexts:
     mask: "torch.Tensor | None"
     y_null: "torch.Tensor | None" = None
 
+    @property
+    def class_labels(self) -> bool:
+        """True for class ids (a class encoder's), False for encoded captions."""
+        return not self.y.is_floating_point()
+
     def with_null_caption(
         self, null_source, device: "torch.device | None" = None
     ) -> TextConditioning:

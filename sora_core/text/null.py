@@ -32,6 +32,7 @@ def null_captions(source, n: int, model_max_length: "int | None" = None) -> torc
         raise ConfigError(
             f"null caption has {embedding.shape[0]} tokens but the text encoder pads to "
             f"model_max_length={model_max_length}: the transformer and the text encoder "
-            "belong to different Open-Sora versions (1.0: 120, 1.1: 200, 1.2: 300)"
+            "were trained with different lengths (Open-Sora 1.0 and PixArt-α: 120, 1.1: 200, "
+            "1.2 and PixArt-Σ: 300); set the text encoder's max_length to the transformer's"
         )
     return embedding[None].repeat(n, 1, 1)[:, None]

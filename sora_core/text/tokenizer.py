@@ -12,7 +12,6 @@ dependency of transformers) and neither sentencepiece nor protobuf.
 """
 
 import base64
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch
 from tokenizers import models, normalizers
 
 from ..errors import CheckpointError, PromptError
+from ..json_files import read_json_file
 from .sentencepiece_model import read_sentencepiece_model
 
 logger = logging.getLogger(__name__)
@@ -84,23 +84,27 @@ class T5PromptTokenizer:
     @classmethod
     def from_tokenizer_json(cls, path: "str | Path") -> "T5PromptTokenizer":
         """From a Hugging Face `tokenizer.json` holding a Unigram (SentencePiece) model."""
-        try:
-            spec = json.loads(Path(path).read_text(encoding="utf-8"))
-            model = spec["model"]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise CheckpointError(f"{str(path)!r} is not a tokenizer.json: {error}") from error
-        if model.get("type") != "Unigram":
+        spec = read_json_file(path, "tokenizer.json", CheckpointError)
+        model = spec.get("model")
+        if not isinstance(model, dict) or model.get("type") != "Unigram":
+            kind = model.get("type") if isinstance(model, dict) else model
             raise CheckpointError(
-                f"{str(path)!r} holds a {model.get('type')!r} model; a T5 tokenizer is Unigram"
+                f"{str(path)!r} holds a {kind!r} model; a T5 tokenizer is Unigram"
             )
-        vocab = [(text, float(score)) for text, score in model["vocab"]]
-        special = {
-            token["content"]: token["id"]
-            for token in spec.get("added_tokens", [])
-            if token.get("special")
-        }
-        charsmap = _precompiled_charsmap(spec.get("normalizer"))
-        return cls(vocab, model.get("unk_id", 2), special, charsmap, str(path))
+        try:
+            vocab = [(str(text), float(score)) for text, score in model["vocab"]]
+            special = {
+                str(token["content"]): int(token["id"])
+                for token in spec.get("added_tokens", [])
+                if token.get("special")
+            }
+            charsmap = _precompiled_charsmap(spec.get("normalizer"))
+            unk_id = int(model.get("unk_id", 2))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise CheckpointError(
+                f"{str(path)!r} is not a T5 tokenizer.json: its model is malformed ({error!r})"
+            ) from None
+        return cls(vocab, unk_id, special, charsmap, str(path))
 
     def _text_ids(self, text: str) -> "list[int]":
         # The legacy behaviour: each stretch between special tokens is a fresh sentence.
@@ -158,12 +162,16 @@ def _precompiled_charsmap(normalizer: "dict | None") -> bytes:
 
 def _extra_ids(folder: Path) -> int:
     config = folder / "tokenizer_config.json"
-    if config.is_file():
-        try:
-            return int(json.loads(config.read_text(encoding="utf-8")).get("extra_ids", 100))
-        except (ValueError, TypeError):
-            pass
-    return DEFAULT_EXTRA_IDS
+    if not config.is_file():
+        return DEFAULT_EXTRA_IDS
+    extra_ids = read_json_file(config, "tokenizer config", CheckpointError).get(
+        "extra_ids", DEFAULT_EXTRA_IDS
+    )
+    if isinstance(extra_ids, bool) or not isinstance(extra_ids, int) or not 0 <= extra_ids <= 1000:
+        raise CheckpointError(
+            f"{str(config)!r}: extra_ids {extra_ids!r} is not a count of sentinel tokens (0-1000)"
+        )
+    return extra_ids
 
 
 def find_tokenizer_file(folder: "str | Path") -> "Path | None":

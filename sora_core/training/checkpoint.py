@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
+from ..json_files import read_json_file
 
 CHECKPOINT_NAME = re.compile(r"^epoch(\d+)-global_step(\d+)$")
 FINISHED_MARK = "running_states.json"
@@ -155,15 +156,21 @@ def read_checkpoint(path: "str | Path") -> LoadedCheckpoint:
     def torch_file(file: Path):
         return torch.load(file, map_location="cpu", weights_only=True)
 
-    running = json.loads((folder / FINISHED_MARK).read_text(encoding="utf-8"))
+    running = read_json_file(folder / FINISHED_MARK, "training state", CheckpointError)
+    try:
+        state = RunningState(**running)
+    except TypeError as error:  # unknown or missing fields
+        raise CheckpointError(f"{str(folder / FINISHED_MARK)!r}: {error}") from None
     return LoadedCheckpoint(
         folder=folder,
-        state=RunningState(**running),
+        state=state,
         model_state=read_state_dict(folder / "model.safetensors"),
         ema_state=torch_file(folder / "ema.pt"),
         optimizer_state=optional("optimizer.pt", torch_file),
         lr_scheduler_state=optional("lr_scheduler.pt", torch_file),
-        sampler_state=optional("sampler.json", lambda f: json.loads(f.read_text(encoding="utf-8"))),
+        sampler_state=optional(
+            "sampler.json", lambda file: read_json_file(file, "sampler state", CheckpointError)
+        ),
     )
 
 
