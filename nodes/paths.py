@@ -4,7 +4,8 @@ Inside ComfyUI the folders come from `folder_paths` (`models/diffusion_models`, 
 `models/opensora`, `models/vae`, `models/text_encoders` + `models/clip`, and whatever
 `extra_model_paths.yaml` adds). Outside ComfyUI, `use_models_dir` points them at one
 directory laid out the same way. The embedded demo model (`sora_core/demo/model`, laid out
-as a models directory) is one more folder of each kind, last, in both cases. A choice is a weights file or a Hugging Face folder (a
+as a models directory) adds its folder of each role, last, in both cases; its files load
+through the same loaders, so ComfyUI's model management handles them like any other. A choice is a weights file or a Hugging Face folder (a
 folder with `config.json` or a sharded index), listed as `name/`.
 """
 
@@ -64,16 +65,8 @@ def _folder_paths():
         return None
 
 
-def _embedded_folders(folder: str) -> "list[Path]":
-    """The embedded demo model's folders of ComfyUI folder name `folder`."""
-    return [embedded.MODEL_DIR / name for name in FOLDER_LAYOUT[folder]]
-
-
 def register_opensora_folder() -> None:
-    """Add `models/opensora` and the embedded demo model's folders to ComfyUI's model folders.
-
-    Registered, the demo model is listed, resolved and managed like any model the user
-    installed (and shows up in ComfyUI's own model listings)."""
+    """Add `models/opensora` to ComfyUI's model folders (weights files only)."""
     folder_paths = _folder_paths()
     if folder_paths is None or "opensora" in folder_paths.folder_names_and_paths:
         return
@@ -82,10 +75,6 @@ def register_opensora_folder() -> None:
         [folder],
         set(folder_paths.supported_pt_extensions),
     )
-    for name in ("opensora", "vae", "text_encoders"):
-        for path in _embedded_folders(name):
-            if path.is_dir():
-                folder_paths.add_model_folder_path(name, str(path), is_default=False)
 
 
 def role_roots(role: str) -> "list[Path]":
@@ -97,10 +86,12 @@ def role_roots(role: str) -> "list[Path]":
             if folder == "opensora":
                 register_opensora_folder()
             roots.extend(Path(path) for path in folder_paths.get_folder_paths(folder))
-        else:
-            if _headless_models_dir is not None:
-                roots.extend(_headless_models_dir / name for name in FOLDER_LAYOUT[folder])
-            roots.extend(_embedded_folders(folder))
+        elif _headless_models_dir is not None:
+            roots.extend(_headless_models_dir / name for name in FOLDER_LAYOUT[folder])
+    # The embedded demo model's own folder for the role, last: its transformer is not a VAE
+    # choice although both live in one `opensora` folder of a models directory.
+    primary = ROLE_FOLDERS[role][0]
+    roots.extend(embedded.MODEL_DIR / name for name in FOLDER_LAYOUT[primary])
     return list(dict.fromkeys(roots))
 
 
@@ -151,12 +142,15 @@ def _folders(role: str) -> str:
 
 def missing_model(role: str, name: str) -> str:
     """Why model `name` is not offered, and which file to download into which folder."""
-    installed = model_choices(role)
+    demo = EMBEDDED_CHOICES.get(role)
+    installed = [choice for choice in model_choices(role) if choice != demo]
     if installed:
         shown = ", ".join(installed[:8]) + (", ..." if len(installed) > 8 else "")
         found = f"{_folders(role)} hold {shown}"
     else:
         found = f"nothing is installed in {_folders(role)}"
+        if demo:
+            found += f"; only the pack's demo model {demo}, which the demo_* workflows use"
     advice = download_advice(role, name, _folders(role))
     return f"{name!r} is not installed ({found}); the pack downloads nothing. {advice}"
 

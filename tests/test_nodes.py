@@ -143,12 +143,13 @@ def test_loader_choices_list_files_and_model_folders(tiny_models_dir):
 
 
 def test_every_loader_lists_the_embedded_demo_model_and_resolves_it_inside_the_pack(
-    models_dir,
+    tiny_models_dir,
 ):
     for role, choice in paths.EMBEDDED_CHOICES.items():
         assert choice in paths.model_choices(role), role
         resolved = paths.resolve_model(role, choice)
         assert resolved.exists() and embedded.MODEL_DIR in resolved.parents, role
+    assert paths.EMBEDDED_CHOICES["transformer"] not in paths.model_choices("vae")
 
 
 @pytest.mark.parametrize("name", ["../vae/" + VAE, "/etc/passwd", "C:/x.safetensors", ""])
