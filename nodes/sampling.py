@@ -35,7 +35,26 @@ from .video_frames import video_to_frames
 
 SAMPLERS = tuple(SCHEDULER_TYPES)
 RESOLUTIONS = tuple(ASPECT_RATIOS)
+
+
+def aspect_label(ratio: str) -> str:
+    """The choice shown for Open-Sora's height:width `ratio`: width:height first, as ComfyUI
+    users read ratios, and the shape ("9:16" -> "16:9 landscape (H:W 9:16)")."""
+    height, width = ratio.split(":")
+    if height == width:
+        return f"{ratio} square"
+    shape = "landscape" if int(height) < int(width) else "portrait"
+    return f"{width}:{height} {shape} (H:W {ratio})"
+
+
+# Label -> Open-Sora's key. Workflows saved before the labels hold the bare H:W keys.
+ASPECT_LABELS = {aspect_label(ratio): ratio for ratio in ASPECT_RATIO_MAP}
 ASPECT_RATIOS_HW = tuple(ASPECT_RATIO_MAP)
+
+
+def aspect_ratio_key(choice: str) -> str:
+    """Open-Sora's H:W key of an aspect choice: a label, or a key from an older workflow."""
+    return ASPECT_LABELS.get(choice, choice)
 
 
 def clip_size(resolution: str, aspect_ratio: str, width: int, height: int) -> "tuple[int, int]":
@@ -44,7 +63,7 @@ def clip_size(resolution: str, aspect_ratio: str, width: int, height: int) -> "t
         return height, width
     if width or height:
         raise ConfigError("width/height: give both (multiples of 16) or leave both 0")
-    return get_image_size(resolution, aspect_ratio)
+    return get_image_size(resolution, aspect_ratio_key(aspect_ratio))
 
 
 def frame_count(num_frames: int, duration: float, fps: float) -> int:
@@ -326,9 +345,11 @@ def _clip_inputs() -> "tuple[Input, ...]":
         Input(
             "aspect_ratio",
             COMBO,
-            "Height:width ratio within the resolution's table.",
-            default="9:16",
-            options=ASPECT_RATIOS_HW,
+            "Frame shape, width:height (Open-Sora's tables write height:width: its 9:16 is "
+            "16:9 landscape, e.g. 426x240 at 240p). Used when width/height are 0.",
+            default=aspect_label("9:16"),
+            options=tuple(ASPECT_LABELS),
+            legacy=ASPECT_RATIOS_HW,
         ),
         Input(
             "width",
@@ -402,17 +423,10 @@ def _strategy_input() -> Input:
 
 
 def check_sampling_inputs(
-    sampler_name=None, resolution=None, aspect_ratio=None, width=None, height=None, **_
+    resolution=None, aspect_ratio=None, width=None, height=None, **_
 ) -> "bool | str":
-    """Combo values, and explicit sizes given as a pair of multiples of 16."""
-    choices = {
-        "sampler_name": (sampler_name, SAMPLERS),
-        "resolution": (resolution, RESOLUTIONS),
-        "aspect_ratio": (aspect_ratio, ASPECT_RATIOS_HW),
-    }
-    for name, (value, options) in choices.items():
-        if value is not None and value not in options:
-            return f"{name}: {value!r} is not one of {list(options)}"
+    """Explicit sizes given as a pair of multiples of 16, or a ratio the resolution's table has
+    (combo values are `check_widgets`')."""
     if width is not None and height is not None:
         if bool(width) != bool(height):
             return "width/height: give both or leave both 0 (use resolution and aspect_ratio)"
@@ -421,7 +435,7 @@ def check_sampling_inputs(
                 return f"{name}: {value} must be a multiple of 16 (VAE x8, patch x2)"
     if resolution is not None and aspect_ratio is not None and not (width and height):
         try:
-            get_image_size(resolution, aspect_ratio)
+            get_image_size(resolution, aspect_ratio_key(aspect_ratio))
         except ConfigError as error:
             return f"aspect_ratio: {error}"
     return True

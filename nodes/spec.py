@@ -52,6 +52,8 @@ class Input:
     display_name: "str | None" = None
     # A combo's message for a value it does not offer (model lists: what to download).
     absent: "Callable[[str], str] | None" = None
+    # Combo values older versions offered: saved workflows keep them, the node maps them.
+    legacy: "tuple[str, ...]" = ()
 
     def choices(self) -> "list[str]":
         """The combo options now (file lists are read when ComfyUI asks for the schema)."""
@@ -108,7 +110,7 @@ def check_widgets(node: NodeSpec, values: "dict[str, Any]") -> "bool | str":
             continue
         if item.type == COMBO:
             choices = item.choices()
-            if value not in choices:
+            if value not in choices and value not in item.legacy:
                 if item.absent is not None:
                     return f"{item.name}: {item.absent(value)}"
                 shown = choices if len(choices) <= 12 else [*choices[:12], "..."]

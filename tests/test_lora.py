@@ -218,3 +218,19 @@ def test_a_peft_file_without_our_metadata_is_checked_by_shape(tmp_path):
 def test_bad_lora_config_names_the_field(config, field):
     with pytest.raises(ConfigError, match=field):
         LoRAConfig.from_dict(config)
+
+
+@pytest.mark.parametrize(
+    "metadata,message",
+    [
+        ({"base_model": "[" * 100_000}, "damaged base_model metadata"),
+        ({"base_model": "[1, 2]"}, "base_model metadata is not a JSON object"),
+        ({"targets": "[" * 100_000}, "damaged LoRA metadata"),
+        ({"targets": "7"}, "damaged LoRA metadata"),
+    ],
+)
+def test_damaged_header_metadata_is_a_named_error(tmp_path, metadata, message):
+    state = trained(tiny()).weights().state_dict()
+    save_file(state, str(tmp_path / "lora.safetensors"), metadata=metadata)
+    with pytest.raises(CheckpointError, match=message):
+        read_lora(tmp_path / "lora.safetensors")

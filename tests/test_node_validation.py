@@ -150,3 +150,38 @@ def test_an_unknown_name_gets_the_folders_and_the_usual_release(tiny_models_dir)
     assert "tiny_stdit3.safetensors" in message  # what is there
     assert "in models/opensora or models/diffusion_models" in message
     assert "hf download hpcai-tech/OpenSora-STDiT-v3" in message
+
+
+# --- aspect ratios ------------------------------------------------------------------------
+sampling = pack_module("sampling")
+
+
+def test_aspect_labels_say_the_shape_of_every_size_they_give():
+    from sora_core.aspect_tables import ASPECT_RATIOS
+
+    sampler = NODES["OpenSoraSampler"]
+    labels = sampler.input("aspect_ratio").choices()
+    assert sampler.input("aspect_ratio").default == "16:9 landscape (H:W 9:16)"
+    for label in labels:
+        width, height = map(int, label.split()[0].split(":"))
+        for resolution in ASPECT_RATIOS:
+            try:
+                size_h, size_w = sampling.clip_size(resolution, label, 0, 0)
+            except ConfigError:
+                continue  # not in this resolution's table
+            shape = "landscape" if size_w > size_h else "portrait" if size_w < size_h else "square"
+            assert shape in label, (label, resolution, size_h, size_w)
+            # Open-Sora rounds the small tables coarsely (144p 50:27 is 277x132).
+            assert abs(size_w / size_h / (width / height) - 1) < 0.15, (label, size_h, size_w)
+
+
+def test_workflows_saved_with_open_soras_keys_still_load_and_give_the_same_size():
+    sampler = NODES["OpenSoraSampler"]
+    old = {**_defaults(sampler), "aspect_ratio": "9:16"}
+    assert comfy_0364_errors(sampler, old) == []
+    spec_module.check_before_execute(sampler, old)
+    assert sampling.clip_size("240p", "9:16", 0, 0) == (240, 426)
+    assert sampling.clip_size("240p", "16:9 landscape (H:W 9:16)", 0, 0) == (240, 426)
+    assert sampling.clip_size("480p", "4:3", 0, 0) == sampling.clip_size(
+        "480p", "3:4 portrait (H:W 4:3)", 0, 0
+    )

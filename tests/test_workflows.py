@@ -175,6 +175,51 @@ def test_canvas_note_says_which_model_files_go_where(name):
         assert expected in text
 
 
+# --- what the canvas shows when a workflow opens ------------------------------------------
+# Nodes that grow once a picture or video is loaded or saved, and to about what height.
+GROWN_HEIGHT = {"LoadImage": 300, "LoadVideo": 300, "SaveImage": 300, "SaveVideo": 300}
+# A 1680x1050 screen's canvas in the ComfyUI frontend (browser and frontend bars taken off).
+CANVAS = (1600, 860)
+TITLE = 30
+
+
+def _screen_box(node: dict, ds: dict) -> "tuple[float, float, float, float]":
+    width, height = node["size"]
+    height = max(height, GROWN_HEIGHT.get(node["type"], 0))
+    (x, y), scale, (dx, dy) = node["pos"], ds["scale"], ds["offset"]
+    return (
+        (x + dx) * scale,
+        (y - TITLE + dy) * scale,
+        (x + width + dx) * scale,
+        (y + height + dy) * scale,
+    )
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_whole_graph_is_in_view_when_it_opens_and_nothing_overlaps(name):
+    workflow = read_workflow(name)
+    ds = workflow["extra"]["ds"]
+    boxes = {node["id"]: _screen_box(node, ds) for node in workflow["nodes"]}
+    for node_id, (left, top, right, bottom) in boxes.items():
+        assert 0 <= left and right <= CANVAS[0] and 0 <= top and bottom <= CANVAS[1], node_id
+    ids = sorted(boxes)
+    for index, first in enumerate(ids):
+        for second in ids[index + 1 :]:
+            a, b = boxes[first], boxes[second]
+            apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+            assert apart, (name, first, second)
+    assert ds["scale"] >= 0.7  # the note stays readable
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_note_agrees_with_the_readme_that_240p_takes_pictures(name):
+    workflow = read_workflow(name)
+    (note,) = [n["widgets_values"][0] for n in workflow["nodes"] if n["type"] == "MarkdownNote"]
+    assert "multiples of 8" not in note and "is not)" not in note
+    if any(node["type"] in ("LoadImage", "LoadVideo") for node in workflow["nodes"]):
+        assert "240p works too" in note
+
+
 # --- widget values: order and range -------------------------------------------------------
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_widget_values_are_in_frontend_order_and_in_range(name):
@@ -243,7 +288,7 @@ def test_defaults_are_open_sora_1_2s(name):
     nodes = {node["type"]: _named_widgets(node) for node in _nodes(read_workflow(name))}
     sampler = nodes.get("OpenSoraSampler") or nodes["OpenSoraLongVideo"]
     assert (sampler["sampler_name"], sampler["steps"], sampler["cfg"]) == ("rflow", 30, 7.0)
-    assert sampler["aspect_ratio"] == "9:16" and sampler["fps"] == 24
+    assert sampler["aspect_ratio"] == "16:9 landscape (H:W 9:16)" and sampler["fps"] == 24
     assert (sampler["width"], sampler["height"]) == (0, 0)
     text = nodes["OpenSoraTextEncode"]
     assert (text["release"], text["aesthetic_score"]) == ("1.2", 6.5)

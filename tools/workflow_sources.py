@@ -3,11 +3,14 @@
 These are the inputs of `tools/export_workflows.mjs`, which loads each graph into the real
 ComfyUI frontend, adds the note, lays the nodes out and saves what the frontend saves
 (`workflows/<name>.json`, UI format) and exports (`workflows/api/<name>.json`, "Export
-(API)"). The shipped files are those exports, never this script's output.
+(API)"). The shipped files are those exports, never this script's output, except that
+`--layout` then places the saved nodes (`lay_out`: room for picture previews, the whole
+graph in view when it opens).
 
     python tools/workflow_sources.py sources.json
     node tools/export_workflows.mjs --url http://127.0.0.1:8188 --sources sources.json \
         --out workflows --shots shots
+    python tools/workflow_sources.py --layout workflows
     python tools/workflow_sources.py --thumbnails shots workflows
 """
 
@@ -160,7 +163,7 @@ def _clip_widgets(resolution: str = "240p", num_frames: int = FRAMES) -> dict:
         "cfg": 7.0,
         "seed": SEED,
         "resolution": resolution,
-        "aspect_ratio": "9:16",
+        "aspect_ratio": "16:9 landscape (H:W 9:16)",
         "width": 0,
         "height": 0,
         "num_frames": num_frames,
@@ -172,8 +175,8 @@ def _clip_widgets(resolution: str = "240p", num_frames: int = FRAMES) -> dict:
 def _sampler(strategy: "str | None" = None, **widgets) -> dict:
     links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
     if strategy is not None:
-        # References are VAE-encoded at the clip size, which needs sides that are multiples
-        # of 8: 240p 9:16 is 240x426, 360p 9:16 is 360x640.
+        # More detail from the references at 360p; 240p works too (a 426-wide clip decodes
+        # to 424 and the references are encoded at that size).
         links["mask_strategy"] = [strategy, 0]
         widgets.setdefault("resolution", REFERENCE_RESOLUTION)
     return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **_clip_widgets(**widgets))
@@ -418,7 +421,7 @@ LOADERS, SAMPLE, SAVE = ["1", "2", "3"], ["4", "5"], ["6", "7"]
 COLUMNS = {
     "text_to_video": [LOADERS, SAMPLE, SAVE],
     "image_to_video": [[*LOADERS, "8"], ["4", "9"], ["5"], SAVE],
-    "connect": [[*LOADERS, "8", "10"], ["4", "11", "9"], ["5"], SAVE],
+    "connect": [LOADERS, ["8", "10"], ["4", "11", "9"], ["5"], SAVE],
     "extend_video": [[*LOADERS, "12"], ["4", "9", "13"], ["5"], ["6", "14", "15"], ["16", "7"]],
     "edit_video": [[*LOADERS, "12"], ["4", "9"], ["5"], SAVE],
     "long_video": [LOADERS, SAMPLE, ["7"]],
@@ -433,7 +436,7 @@ WORKFLOWS = {
     "text_to_video": (
         text_to_video,
         "Text to video",
-        "Type the prompt in **Open-Sora Text Encode** and press Run. 240p 9:16, 51 frames "
+        "Type the prompt in **Open-Sora Text Encode** and press Run. 240p, 16:9 landscape (426x240), 51 frames "
         "= 2 s at 24 fps; 360p and 480p work too (slower). A `duration` > 0 overrides "
         "`num_frames`.",
     ),
@@ -442,16 +445,15 @@ WORKFLOWS = {
         "Image to video",
         "Upload the first frame in **First frame**. The mask strategy keeps it as the "
         "first latent frame; `edit_ratio` > 0 lets the model change it. Any size works: "
-        "it is resized and cropped to the sampler's size (360p 9:16 = 640x360 here: clips "
-        "conditioned on pictures need sides that are multiples of 8, which 240p 9:16 "
-        "(426x240) is not).",
+        "it is resized and cropped to the sampler's size (360p 16:9 = 640x360 here, for more "
+        "detail from the picture; 240p works too).",
     ),
     "connect": (
         connect,
         "Connect two images (first + last frame)",
         "Upload the opening picture in **First frame** and the closing one in **Last "
-        "frame**; the video is generated between them, at 360p 9:16 (references need sides "
-        "that are multiples of 8; 240p 9:16 is 426 wide).",
+        "frame**; the video is generated between them, at 360p 16:9 for more detail from the "
+        "pictures (240p works too).",
     ),
     "extend_video": (
         extend_video,
@@ -459,7 +461,7 @@ WORKFLOWS = {
         f"Upload a video in **Load Video**. Its last {EXTEND_LATENTS} latent frames "
         f"({EXTEND_OVERLAP} video frames) open the new clip; the new frames after them are "
         "appended to the original, saved as one video (the new frames scaled to its size). "
-        "Generated at 360p 9:16 (references need sides that are multiples of 8). Run again on the result to extend "
+        "Generated at 360p 16:9 (240p works too). Run again on the result to extend "
         "further, or use the long-video workflow.",
     ),
     "edit_video": (
@@ -467,8 +469,8 @@ WORKFLOWS = {
         "Edit a video (edit ratio)",
         "Upload a video of at least 51 frames in **Load Video** and describe the result. "
         "`edit_ratio` is the SDEdit strength: 0 keeps the video, 1 ignores it; 0.3-0.6 "
-        "keeps the motion and layout. `length` 15 latent frames = all 51 frames. 360p 9:16 "
-        "(references need sides that are multiples of 8; 240p 9:16 is 426 wide).",
+        "keeps the motion and layout. `length` 15 latent frames = all 51 frames. 360p 16:9 "
+        "(240p works too).",
     ),
     "long_video": (
         long_video,
@@ -480,7 +482,7 @@ WORKFLOWS = {
     "text_to_image": (
         text_to_image,
         "Text to image",
-        "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 9:16 here); "
+        "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 16:9 here); "
         "saved as PNG.",
     ),
     "pixart_text_to_image": (
@@ -537,6 +539,47 @@ def sources() -> dict:
 
 # The frontend's tab bar, menu bar and left side bar in a 1920x1080 screenshot.
 CHROME = (64, 80)
+# The canvas a workflow must fit when it opens: a 1680x1050 screen's browser window less
+# the frontend's bars; wider screens show it at the same zoom, with room to spare.
+VIEW = (1600, 860)
+# Heights nodes grow to once a picture or video is loaded or saved (the saved size is the
+# empty node's): room is kept so that nothing overlaps after the first run.
+PREVIEW_HEIGHT = {"LoadImage": 320, "LoadVideo": 320, "SaveImage": 320, "SaveVideo": 320}
+TITLE_HEIGHT, GAP, NOTE_WIDTH, MARGIN = 30, 30, 400, 30
+
+
+def _box(node: dict) -> "tuple[float, float]":
+    width, height = node["size"]
+    return width, max(height, PREVIEW_HEIGHT.get(node["type"], 0))
+
+
+def lay_out(workflow: dict, columns: "list[list[str]]") -> None:
+    """Place a saved workflow's nodes in `columns`, the note on their left, and set the view
+    so that the whole graph, output nodes included, shows in a VIEW-sized canvas."""
+    nodes = {str(node["id"]): node for node in workflow["nodes"]}
+    note = next(node for node in workflow["nodes"] if node["type"] == "MarkdownNote")
+    x = NOTE_WIDTH + 2 * GAP
+    bottom = 0.0
+    for column in columns:
+        y = 0.0
+        for node_id in column:
+            y += TITLE_HEIGHT
+            nodes[node_id]["pos"] = [x, y]
+            y += _box(nodes[node_id])[1] + GAP
+        bottom = max(bottom, y - GAP)
+        x += max(_box(nodes[node_id])[0] for node_id in column) + GAP
+    width = x - GAP
+    note["pos"], note["size"] = [0, TITLE_HEIGHT], [NOTE_WIDTH, max(500, bottom - TITLE_HEIGHT)]
+    scale = min(1.0, (VIEW[0] - 2 * MARGIN) / width, (VIEW[1] - 2 * MARGIN) / bottom)
+    workflow["extra"]["ds"] = {"scale": scale, "offset": [MARGIN / scale, MARGIN / scale]}
+
+
+def lay_out_saved(workflows: Path) -> None:
+    """Apply `lay_out` to every saved workflow in `workflows`, keeping the file's format."""
+    for path in sorted(workflows.glob("*.json")):
+        workflow = json.loads(path.read_text())
+        lay_out(workflow, COLUMNS[path.stem])
+        path.write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_thumbnails(shots: Path, workflows: Path, width: int = 720) -> None:
@@ -555,7 +598,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", nargs="?", help="sources JSON to write")
     parser.add_argument("--thumbnails", nargs=2, metavar=("SHOTS", "WORKFLOWS"))
+    parser.add_argument("--layout", metavar="WORKFLOWS", help="lay out the saved workflows")
     args = parser.parse_args()
+    if args.layout:
+        lay_out_saved(Path(args.layout))
     if args.thumbnails:
         write_thumbnails(Path(args.thumbnails[0]), Path(args.thumbnails[1]))
     if args.target:
