@@ -169,9 +169,9 @@ def manage(
     """Wrap `module` for ComfyUI's model management between (compute, rest) `devices`.
 
     A module whose every weight is cast on use (`weights_cast_on_use`: our transformers'
-    layers meet `comfy.ops`' contract) may be loaded partially under `--lowvram`/`--novram`
-    or when memory is short, the rest cast to the device layer by layer; any other module
-    (the VAE, T5) is always loaded whole. `resident_blocks` (block swap, such modules only)
+    and T5's layers meet `comfy.ops`' contract) may be loaded partially under
+    `--lowvram`/`--novram` or when memory is short, the rest cast to the device layer by
+    layer; any other module (the VAE) is always loaded whole. `resident_blocks` (block swap, such modules only)
     caps the load at the weights outside the blocks plus that many blocks' worth, so the
     rest streams from CPU memory layer by layer. Outside ComfyUI it stays where it is.
     """

@@ -1,13 +1,15 @@
-"""ComfyUI low-VRAM loading: our transformer layers meet `comfy.ops`' cast-on-use contract,
-so ModelPatcher's partial load (its 0.3.64 rules, played here with float64 "CPU memory")
-gives the resident model's output bit for bit; the VAE and T5 stay whole-model loads."""
+"""ComfyUI low-VRAM loading: our transformer and T5 layers meet `comfy.ops`' cast-on-use
+contract, so ModelPatcher's partial load (its 0.3.64 rules, played here with float64 "CPU
+memory") gives the resident model's output; the VAE stays a whole-model load."""
 
+import copy
 import sys
 import types
 from unittest import mock
 
 import pytest
 import torch
+from text_helpers import fp32_encoder
 
 from nodes import runtime
 from sora_core.checkpoints import build_model
@@ -49,9 +51,10 @@ def partial_load(model: torch.nn.Module, budget: int) -> "tuple[int, int]":
     non-leaf parameters and buffers are never moved). Returns (loaded, left) module counts.
     """
     model.double()
-    # RoPE computes its angles in its table's own dtype on purpose (fp32 under bf16
-    # weights); only its device follows the activations, so it keeps float32 here.
-    model.rope.freqs.data = model.rope.freqs.data.float()
+    if hasattr(model, "rope"):
+        # RoPE computes its angles in its table's own dtype on purpose (fp32 under bf16
+        # weights); only its device follows the activations, so it keeps float32 here.
+        model.rope.freqs.data = model.rope.freqs.data.float()
     loading = []
     for _, module in model.named_modules():
         own = list(module.parameters(recurse=False))
@@ -135,13 +138,14 @@ def comfy(monkeypatch):
     return management
 
 
-def test_the_transformer_may_load_partially_while_a_vae_loads_whole(comfy):
+def test_the_transformer_and_t5_may_load_partially_while_a_vae_loads_whole(comfy):
     cpu = (torch.device("cpu"), torch.device("cpu"))
     transformer = runtime.manage(tiny(), cpu)
+    t5 = runtime.manage(t5_model(), cpu)
     vae = runtime.manage(torch.nn.Conv2d(3, 3, 1), cpu)
-    runtime.load_together(transformer, vae)
-    assert comfy.requests == [{}]  # no force_full_load for the pair
-    assert transformer.patcher.calls == [(1024, False)]
+    runtime.load_together(transformer, t5, vae)
+    assert comfy.requests == [{}]  # no force_full_load for the group
+    assert transformer.patcher.calls == t5.patcher.calls == [(1024, False)]
     assert vae.patcher.calls == [(1024, True)]
 
 
@@ -173,3 +177,33 @@ def test_a_block_swapped_partial_load_equals_the_resident_model(resident):
         with torch.no_grad():
             got = model(**inputs())
     assert torch.equal(got, expected)
+
+
+# --- T5 ---------------------------------------------------------------------------------------
+def t5_model() -> torch.nn.Module:
+    return copy.deepcopy(fp32_encoder(8).model)  # the encoder is shared between tests
+
+
+def test_every_t5_layer_with_weights_is_cast_on_use():
+    model = t5_model()
+    assert model.weights_cast_on_use
+    for name, module in model.named_modules():
+        if list(module.parameters(recurse=False)):
+            assert isinstance(module, CastOnUse), name
+
+
+@pytest.mark.parametrize("fraction", [0.6, 0.8])
+def test_a_partially_loaded_t5_equals_the_resident_one(fraction):
+    ids = torch.randint(2, 512, (2, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = t5_model()(input_ids=ids).last_hidden_state
+    model = t5_model()
+    loaded, left = partial_load(model, int(module_bytes(model) * 2 * fraction))
+    # The embedding table, the largest module, is loaded first; some layers are left.
+    assert left > 0 and loaded > 0 and model.shared.weight.dtype == torch.float32
+    with torch.no_grad():
+        got = model(input_ids=ids).last_hidden_state
+    # Tables left in float64 "CPU memory" (the relative position bias) promote the sums
+    # after them to float64 here, which a real device (same dtype in both memories) would
+    # not: equal up to float32 round-off.
+    torch.testing.assert_close(got.float(), expected, rtol=0, atol=1e-5)

@@ -4,17 +4,19 @@ The model is created on the meta device from a config (the folder's `config.json
 read off the weight shapes for ComfyUI's single files) and the tensors are assigned into
 it, so no second copy of the weights is ever allocated. Weights may be stored in a lower
 precision than the computation runs in (fp8 or fp16 files computed in bf16, as ComfyUI
-does): the linear layers then cast their weight to the activation dtype on each call.
+does), or left in CPU memory by ComfyUI's partial loading: every layer casts its weight to
+the activations' dtype and device on each call.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import T5Config, T5EncoderModel
-from transformers.models.t5.modeling_t5 import T5DenseActDense, T5DenseGatedActDense
+from transformers.models.t5.modeling_t5 import T5DenseActDense, T5DenseGatedActDense, T5LayerNorm
 
 from ..dtypes import is_fp8
 from ..errors import CheckpointError
+from ..models.layers import CastOnUse
 
 T5_SIGNATURE_KEY = "encoder.block.0.layer.0.SelfAttention.q.weight"
 RELATIVE_BIAS_KEY = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"
@@ -41,12 +43,40 @@ T5_V1_1_XXL = {
 }
 
 
-class _CastLinear(nn.Linear):
-    """A linear layer whose stored weight is cast to the activation dtype when called."""
+class _CastLinear(CastOnUse, nn.Linear):
+    """A linear layer whose stored weight is cast to the activations' dtype and device when
+    called (ComfyUI's cast-on-use contract, `models.layers.CastOnUse`)."""
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(hidden.dtype)
-        return F.linear(hidden, self.weight.to(hidden.dtype), bias)
+        return F.linear(hidden, *self.cast_weights(hidden))
+
+
+class _CastEmbedding(CastOnUse, nn.Embedding):
+    """An embedding table brought to the token ids' device when looked up (its dtype is
+    already the computation's)."""
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.to(ids.device)
+        for patch in self.weight_function:
+            weight = patch(weight)
+        return F.embedding(ids, weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq, self.sparse)  # fmt: skip
+
+
+class _CastLayerNorm(CastOnUse, T5LayerNorm):
+    """T5's RMS norm with its scale brought to the activations' device when called."""
+
+    bias = None  # `CastOnUse.cast_weights` reads it
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
+        hidden = hidden * torch.rsqrt(variance + self.variance_epsilon)
+        if self.weight.dtype in (torch.float16, torch.bfloat16):
+            hidden = hidden.to(self.weight.dtype)
+        weight = self.weight.to(hidden.device)
+        for patch in self.weight_function:
+            weight = patch(weight)
+        return weight * hidden
 
 
 class _CastGatedFeedForward(T5DenseGatedActDense):
@@ -65,8 +95,12 @@ class _CastFeedForward(T5DenseActDense):
         return self.wo(self.dropout(self.act(self.wi(hidden))))
 
 
+# Every module holding weights becomes cast-on-use, so ComfyUI may load T5 partially
+# (`--lowvram`) and fp8/fp16 storage computes in the activations' dtype.
 _CAST_CLASSES = {
     nn.Linear: _CastLinear,
+    nn.Embedding: _CastEmbedding,
+    T5LayerNorm: _CastLayerNorm,
     T5DenseGatedActDense: _CastGatedFeedForward,
     T5DenseActDense: _CastFeedForward,
 }
@@ -151,10 +185,10 @@ def build_t5_encoder(
     with torch.device("meta"):
         model = T5EncoderModel(t5_config)
     model.encoder.set_input_embeddings(model.shared)
-    if weight_dtype != compute_dtype:
-        for module in model.modules():
-            if type(module) in _CAST_CLASSES:
-                module.__class__ = _CAST_CLASSES[type(module)]
+    for module in model.modules():
+        if type(module) in _CAST_CLASSES:
+            module.__class__ = _CAST_CLASSES[type(module)]
+    model.weights_cast_on_use = True  # see `nodes.runtime.manage`
     linear_weights = {
         f"{name}.weight" for name, module in model.named_modules() if isinstance(module, nn.Linear)
     }
