@@ -8,6 +8,7 @@ from . import (
     mask_strategy,
     sampling,
     text_encode,
+    training,
     vae_nodes,
 )
 
@@ -19,5 +20,6 @@ SPECS = (
     *mask_strategy.SPECS,
     *sampling.SPECS,
     *vae_nodes.SPECS,
+    *training.SPECS,
     *demo.SPECS,
 )

@@ -50,12 +50,47 @@ EMBEDDED_CHOICES = {
 }
 
 _headless_models_dir: "Path | None" = None
+_headless_io_dirs: "dict[str, Path]" = {}
 
 
 def use_models_dir(models_dir: "str | os.PathLike | None") -> None:
     """Outside ComfyUI: read model folders from `models_dir` (laid out as ComfyUI's `models/`)."""
     global _headless_models_dir
     _headless_models_dir = None if models_dir is None else Path(models_dir)
+
+
+def use_io_dirs(
+    input_dir: "str | os.PathLike | None", output_dir: "str | os.PathLike | None"
+) -> None:
+    """Outside ComfyUI: the folders standing for ComfyUI's `input/` and `output/`."""
+    _headless_io_dirs.clear()
+    if input_dir is not None:
+        _headless_io_dirs.update(input=Path(input_dir), output=Path(output_dir))
+
+
+def io_dir(kind: str) -> Path:
+    """ComfyUI's `input` or `output` folder (or its stand-in set by `use_io_dirs`)."""
+    folder_paths = _folder_paths()
+    if folder_paths is not None:
+        getter = {"input": "get_input_directory", "output": "get_output_directory"}[kind]
+        return Path(getattr(folder_paths, getter)())
+    if kind not in _headless_io_dirs:
+        raise CheckpointError(f"no {kind} folder: outside ComfyUI call use_io_dirs first")
+    return _headless_io_dirs[kind]
+
+
+def resolve_input(name: str, what: str) -> Path:
+    """`input/<name>` (a file or folder), refusing names that leave the input folder."""
+    root = io_dir("input")
+    path = _inside(root, name.strip().strip("/"))
+    if path is None:
+        raise CheckpointError(
+            f"{what} {name!r}: refused; name a folder or file inside ComfyUI's input folder "
+            "(e.g. my_clips or my_clips/train.csv), without '..' or absolute paths"
+        )
+    if not path.exists():
+        raise CheckpointError(f"{what} {name!r} not found in {root}")
+    return path
 
 
 def _folder_paths():

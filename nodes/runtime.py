@@ -6,6 +6,7 @@ latent previews, and interruption between steps and inside them (before every bl
 Outside (tests, scripts) the same calls run on the CPU and report nothing. `comfy` modules are imported lazily, here only.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib import import_module
 
@@ -30,6 +31,12 @@ def check_interrupted() -> None:
     management = _comfy("comfy.model_management")
     if management is not None:
         management.throw_exception_if_processing_interrupted()
+
+
+def interrupt_requested() -> bool:
+    """Whether the user pressed Cancel, without raising (the trainer stops between steps)."""
+    management = _comfy("comfy.model_management")
+    return management is not None and management.processing_interrupted()
 
 
 def intermediate_device() -> torch.device:
@@ -85,8 +92,35 @@ def load_together(*models: ManagedModel) -> torch.device:
     return models[0].load_device
 
 
+_block_checks = {"on": True}
+
+
 def _check_before_forward(module: torch.nn.Module, inputs) -> None:
-    check_interrupted()
+    if _block_checks["on"]:
+        check_interrupted()
+
+
+@contextmanager
+def cancel_between_steps_only():
+    """Inside: Cancel is not raised before blocks; the caller checks between its steps.
+
+    Training needs this: a step cut in half would lose everything since the last save,
+    while a step finished is saved on the way out (see `interrupt_requested`)."""
+    _block_checks["on"] = False
+    try:
+        yield
+    finally:
+        _block_checks["on"] = True
+
+
+def load_for_training(*models: ManagedModel) -> None:
+    """Unload every model ComfyUI holds (the trained transformer is a copy it does not
+    manage), then load `models` (the frozen encoders) to their compute devices."""
+    management = _comfy("comfy.model_management")
+    if management is not None:
+        management.unload_all_models()
+        management.soft_empty_cache()
+    load_together(*models)
 
 
 def interruptible(module: torch.nn.Module) -> torch.nn.Module:
@@ -223,11 +257,49 @@ class Progress:
         self.done = 0
         self.updates = 0
 
-    def set(self, done: int, total: int, preview_rgb: "torch.Tensor | None" = None) -> None:
-        """`done` of `total` units finished; `preview_rgb` (3, H, W) in [-1, 1] is shown."""
+    def set(
+        self,
+        done: int,
+        total: int,
+        preview_rgb: "torch.Tensor | None" = None,
+        interrupt: bool = True,
+    ) -> None:
+        """`done` of `total` units finished; `preview_rgb` (3, H, W) in [-1, 1] is shown.
+        `interrupt=False` leaves Cancel to the caller (see `interrupt_requested`)."""
         self.done, self.total = min(done, total), total
         self.updates += 1
         if self.bar is not None:
             preview = _preview_image(preview_rgb) if preview_rgb is not None else None
             self.bar.update_absolute(self.done, self.total, preview)
-        check_interrupted()
+        if interrupt:
+            check_interrupted()
+
+
+class StepProgress:
+    """A progress bar over training steps that never raises Cancel in the middle of a run.
+
+    ComfyUI's progress hook raises (and clears) the interruption as the bar moves; here
+    that is caught and remembered, `should_stop` tells the trainer to save and stop, and
+    `raise_if_cancelled` ends the prompt as interrupted once the work is safe."""
+
+    def __init__(self, total: int):
+        self.progress = Progress(total)
+        self.cancelled = False
+
+    def step(self, done: int, total: int, loss: "float | None" = None) -> None:
+        management = _comfy("comfy.model_management")
+        try:
+            self.progress.set(done, total, interrupt=False)
+        except Exception as error:
+            if management is None or not isinstance(error, management.InterruptProcessingException):
+                raise
+            self.cancelled = True
+
+    def should_stop(self) -> bool:
+        self.cancelled = self.cancelled or interrupt_requested()
+        return self.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        management = _comfy("comfy.model_management")
+        if self.cancelled and management is not None:
+            raise management.InterruptProcessingException()

@@ -182,7 +182,7 @@ def test_reference_layout_config_file_runs_with_demo_models(tmp_path):
         (["--reference-path", "", "", "--prompt", "one"], "2 entries for 1 prompts"),
         (["--loop", "2", "--num-frames", "17"], "must exceed the 17 pixel frames"),
         (["--prompt", 'a fox{"mask": 1}'], "unknown JSON key"),
-        (["--lora", "missing.safetensors:0.5"], "no file 'missing.safetensors'"),
+        (["--lora", "missing.safetensors:0.5"], "LoRA 'missing.safetensors' does not exist"),
         (["--loop", "1000000000"], "loop = 1000000000 must be from 1 to 1000"),
         (["--num-sample", "1000000000"], "num_sample 1 to 1000"),
         (["--num-frames", "100000"], "1 to 1024 frames per clip"),

@@ -66,3 +66,11 @@ def test_lora_flag_takes_an_optional_strength(tmp_path, spec, strength):
     assert parse_lora(spec.format(path)) == (path, strength)
     with pytest.raises(ConfigError, match="PATH"):
         parse_lora(str(tmp_path / "absent.safetensors"))
+
+
+def test_lora_flag_takes_a_lora_runs_checkpoint_folder(tmp_path):
+    folder = tmp_path / "epoch0-global_step4"
+    adapter(folder / "lora.safetensors", seed=3)
+    assert parse_lora(f"{folder}:0.5") == (folder / "lora.safetensors", 0.5)
+    with pytest.raises(ConfigError, match="holds no lora.safetensors"):
+        parse_lora(str(tmp_path))

@@ -51,6 +51,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraLongVideo",
         "OpenSoraVAEDecode",
         "OpenSoraVAEEncode",
+        "OpenSoraTrain",
         "OpenSoraDemoFrame",
     }
 

@@ -43,6 +43,8 @@ TINY_MODELS = {
 # loops, strategies and every other widget stay as shipped).
 CI_OVERRIDES = {"width": 32, "height": 32, "steps": 2}
 SAMPLING_NODES = ("OpenSoraSampler", "OpenSoraLongVideo")
+# The tiny models train a few small steps (CI and the real-ComfyUI copies alike).
+TINY_TRAINING = {"steps": 2, "resolution": "144p", "num_frames": 8, "rank": 4, "alpha": 4.0}
 
 
 def workflow_names() -> "list[str]":
@@ -126,6 +128,8 @@ def with_tiny_models(prompt: dict, ci_sizes: bool = False) -> dict:
     for node in prompt.values():
         inputs = node["inputs"]
         inputs.update({key: TINY_MODELS[key][inputs[key]] for key in TINY_MODELS if key in inputs})
+        if node["class_type"] == "OpenSoraTrain":
+            inputs.update(TINY_TRAINING)
         if ci_sizes and node["class_type"] in SAMPLING_NODES:
             inputs.update(CI_OVERRIDES)
     return prompt
@@ -142,22 +146,29 @@ def ui_with_tiny_models(workflow: dict, definitions: dict) -> dict:
             if key in slots:
                 values = node["widgets_values"]
                 values[slots.index(key)] = stand_ins[values[slots.index(key)]]
+        if node["type"] == "OpenSoraTrain":
+            for key, value in TINY_TRAINING.items():
+                node["widgets_values"][slots.index(key)] = value
     return workflow
 
 
 def input_files(prompt: dict) -> "dict[str, str]":
-    """Files the workflow's LoadImage / LoadVideo nodes read from ComfyUI's input folder."""
+    """Files the workflow's LoadImage / LoadVideo nodes read from ComfyUI's input folder, and
+    the dataset folders its Train nodes read."""
     names = {}
     for node in prompt.values():
         if node["class_type"] == "LoadImage":
             names[node["inputs"]["image"]] = "image"
         elif node["class_type"] == "LoadVideo":
             names[node["inputs"]["file"]] = "video"
+        elif node["class_type"] == "OpenSoraTrain":
+            names[node["inputs"]["dataset"]] = "dataset"
     return names
 
 
 def write_input_file(path: Path, kind: str) -> None:
-    """A small stand-in picture (96x128) or 51-frame video (144x256, 24 fps) at `path`."""
+    """A small stand-in picture (96x128), 51-frame video (144x256, 24 fps), or dataset folder
+    (that video and that picture, each with a same-named caption) at `path`."""
     from sora_core.video_io import write_mp4
 
     rows, columns = np.mgrid[0:144, 0:256]
@@ -170,7 +181,14 @@ def write_input_file(path: Path, kind: str) -> None:
         ]
     ).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "image":
+    if kind == "dataset":
+        for name, (part, caption) in {
+            "clip.mp4": ("video", "a moving pattern of stripes"),
+            "still.png": ("image", "a still pattern of stripes"),
+        }.items():
+            write_input_file(path / name, part)
+            (path / name).with_suffix(".txt").write_text(caption, encoding="utf-8")
+    elif kind == "image":
         Image.fromarray(frames[0, :96, :128]).save(path)
     else:
         write_mp4(frames, path, 24.0)

@@ -30,6 +30,7 @@ SD_VAE = "sd-vae-ft-ema/"
 PIXART_TOKENS = 120  # PixArt-α's T5 length
 INPUT_IMAGE = "example.png"
 INPUT_VIDEO = "opensora_input.mp4"
+DATASET = "opensora_dataset"
 SEED = 42
 REFERENCE_RESOLUTION = "360p"
 FPS = 24.0
@@ -381,6 +382,40 @@ def text_to_image() -> dict:
     }
 
 
+def train_lora() -> dict:
+    train = _node(
+        "OpenSoraTrain",
+        "Open-Sora Train (LoRA)",
+        model=["1", 0],
+        vae=["2", 0],
+        t5=["3", 0],
+        dataset=DATASET,
+        mode="lora",
+        rank=16,
+        alpha=16.0,
+        steps=500,
+        learning_rate=1e-4,
+        batch_size=1,
+        resolution="240p",
+        num_frames=FRAMES,
+        seed=SEED,
+        checkpoint_every=100,
+        base_dtype="bf16",
+        output_name="opensora_lora",
+    )
+    sampler = _sampler()
+    sampler["inputs"]["model"] = ["17", 0]
+    return {
+        **_loaders(),
+        "17": train,
+        "18": _node("PreviewAny", "Training log", source=["17", 2]),
+        "4": _text("a paper boat drifts down a rainy street at night, in the dataset's style"),
+        "5": sampler,
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/train_lora"),
+    }
+
+
 def _image_sampler(scheduler: dict, size: int) -> dict:
     """The sampler as Open-Sora's DiT / PixArt image configs set it: one frame at `size`."""
     widgets = {**_clip_widgets(num_frames=1), **scheduler, "width": size, "height": size}
@@ -426,6 +461,7 @@ COLUMNS = {
     "edit_video": [[*LOADERS, "12"], ["4", "9"], ["5"], SAVE],
     "long_video": [LOADERS, SAMPLE, ["7"]],
     "text_to_image": [LOADERS, SAMPLE, SAVE],
+    "train_lora": [LOADERS, ["17", "18"], SAMPLE, SAVE],
     "pixart_text_to_image": [LOADERS, SAMPLE, SAVE],
     "dit_class_to_image": [["1", "2"], SAMPLE, SAVE],
     "demo_text_to_video": [LOADERS, SAMPLE, SAVE],
@@ -485,6 +521,22 @@ WORKFLOWS = {
         "`num_frames` = 1 makes Open-Sora 1.2 generate a still image (360p 16:9 here); "
         "saved as PNG.",
     ),
+    "train_lora": (
+        train_lora,
+        "Train a LoRA, then generate with it",
+        f"**Dataset**: a folder in ComfyUI's `input/` named in `dataset` (here "
+        f"`input/{DATASET}/`): clips and images, each with a same-named caption file "
+        "(`fox.mp4` + `fox.txt`, `cat.png` + `cat.txt`); or a CSV there in Open-Sora's "
+        "columns (`path, text, num_frames, height, width, fps`). Clips shorter than "
+        "`num_frames` are skipped; images train as single frames.\n\n"
+        "**Open-Sora Train** fine-tunes a rank-16 LoRA for 500 steps (the frozen model "
+        "kept in bf16) and writes `models/loras/opensora_lora.safetensors`, which the "
+        "**Open-Sora LoRA** node lists from then on; its `model` output is the "
+        "transformer with the new adapter, so the sampler after it generates with it. "
+        "Cancel stops between steps and keeps what was trained; checkpoints to resume "
+        "from go to `output/opensora-train/opensora_lora/`. `mode` = full fine-tunes "
+        "every weight into `models/opensora/<name>/` (needs far more memory).",
+    ),
     "pixart_text_to_image": (
         pixart_text_to_image,
         "Text to image",
@@ -531,7 +583,7 @@ def sources() -> dict:
         sources[name] = {
             "title": title,
             "prompt": build(),
-            "note": f"## {family}: {title.lower()}\n\n{how}\n\n{models}",
+            "note": f"## {family}: {title[0].lower()}{title[1:]}\n\n{how}\n\n{models}",
             "columns": COLUMNS[name],
         }
     return sources

@@ -50,6 +50,12 @@ def folder_weight_file(folder: "str | os.PathLike") -> Path:
         candidate = folder / name
         if candidate.is_file():
             return candidate
+    if (folder / "lora.safetensors").is_file():
+        raise CheckpointError(
+            f"folder {str(folder)!r} is a LoRA training checkpoint: it holds only the adapter "
+            "(lora.safetensors), not a transformer. Load the base transformer the run trained "
+            "on and apply the adapter (--lora FOLDER, or the Open-Sora LoRA node)"
+        )
     raise CheckpointError(
         f"folder {str(folder)!r} holds no weights: expected one of {list(FOLDER_WEIGHT_NAMES)}"
     )

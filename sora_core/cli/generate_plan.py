@@ -22,7 +22,13 @@ from ..conditioning import (
     parse_mask_strategy,
 )
 from ..conditioning.apply import plan_conditions
-from ..errors import ConfigError, MaskStrategyError, ReferenceMediaError, VideoShapeError
+from ..errors import (
+    CheckpointError,
+    ConfigError,
+    MaskStrategyError,
+    ReferenceMediaError,
+    VideoShapeError,
+)
 from ..geometry import MAX_FRAMES, get_image_size, get_num_frames, latent_size
 from ..models import model_class
 from ..naming import save_path_name
@@ -191,7 +197,11 @@ def _load_conditioning(
 
 
 def parse_lora(spec: str) -> "tuple[Path, float]":
-    """`PATH[:STRENGTH]` -> (existing file, strength); a drive letter's colon is no strength."""
+    """`PATH[:STRENGTH]` -> (existing file, strength); a drive letter's colon is no strength.
+
+    PATH is an adapter file or a LoRA run's checkpoint folder (its `lora.safetensors`)."""
+    from ..lora.files import lora_file
+
     text = str(spec)
     head, colon, tail = text.rpartition(":")
     path, strength = text, 1.0
@@ -200,10 +210,10 @@ def parse_lora(spec: str) -> "tuple[Path, float]":
             path, strength = head, float(tail)
         except ValueError:
             pass  # the colon belongs to the path (C:\\...)
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"lora {spec!r}: no file {str(path)!r} (expected --lora PATH[:STRENGTH])")
-    return path, strength
+    try:
+        return lora_file(path), strength
+    except CheckpointError as error:
+        raise ConfigError(f"lora {spec!r}: {error} (expected --lora PATH[:STRENGTH])") from None
 
 
 def _loras(config: dict) -> "tuple[tuple[Path, float], ...]":

@@ -7,6 +7,7 @@ torchrun --nproc_per_node 8 -m sora_core.cli.train CONFIG --data-path CSV
 
 import sys
 
+from ..lora.files import LORA_FILE
 from ..training.config import resolve_train_config
 
 PROGRAM = "opensora-train"
@@ -19,7 +20,10 @@ def train(argv: "list[str] | None" = None) -> int:
     settings = resolve_train_config(argv)
     last = run_training(settings)
     if last is not None:
-        print(f"{PROGRAM}: last checkpoint {last} (EMA weights: {last / 'ema.pt'})")
+        if (last / LORA_FILE).is_file():
+            print(f"{PROGRAM}: last checkpoint {last} (adapter: {last / LORA_FILE})")
+        else:
+            print(f"{PROGRAM}: last checkpoint {last} (EMA weights: {last / 'ema.pt'})")
     return 0
 
 

@@ -50,13 +50,30 @@ class AttachedLoRA:
         }
         return LoRAWeights(layers, self.config, dict(self.base), source)
 
-    def load(self, weights: LoRAWeights) -> None:
-        """Copy saved adapter values in (resuming training)."""
+    def _check_matches(self, weights: LoRAWeights) -> None:
         if set(weights.layers) != set(self.adapters):
             raise CheckpointError(
                 f"{weights.source} adapts other layers than this run's targets "
                 f"{list(self.config.targets)}"
             )
+        if weights.config.rank != self.config.rank:
+            raise CheckpointError(
+                f"{weights.source} has rank {weights.config.rank}, this run's lora.rank is "
+                f"{self.config.rank}"
+            )
+
+    def model_state(self, weights: LoRAWeights) -> dict:
+        """`weights` under this attachment's keys in the model's state dict (resuming)."""
+        self._check_matches(weights)
+        return {
+            f"{self.prefixes[path]}.{half}.weight": tensor
+            for path, pair in weights.layers.items()
+            for half, tensor in zip(("lora_A", "lora_B"), pair)
+        }
+
+    def load(self, weights: LoRAWeights) -> None:
+        """Copy saved adapter values into the attached adapters."""
+        self._check_matches(weights)
         with torch.no_grad():
             for path, (lora_a, lora_b) in weights.layers.items():
                 self.adapters[path].lora_A.weight.copy_(lora_a)

@@ -20,6 +20,7 @@ from ..models.layers import Linear
 from .config import LoRAConfig
 
 PEFT_PREFIX = "base_model.model."
+LORA_FILE = "lora.safetensors"  # its name in a training checkpoint folder
 FORMAT_VERSION = "1"
 SUFFIXES = {"lora_A": ".lora_A.weight", "lora_B": ".lora_B.weight"}
 # The parts of a transformer an adapter depends on; any difference refuses the file.
@@ -177,12 +178,26 @@ def _config(metadata: dict, layers: dict, where: str) -> LoRAConfig:
         raise CheckpointError(f"{where}: damaged LoRA metadata: {error!r}") from None
 
 
-def read_lora(path: "str | os.PathLike") -> LoRAWeights:
-    """Load a LoRA `.safetensors` file (ours, or PEFT-keyed without our metadata)."""
+def lora_file(path: "str | os.PathLike") -> Path:
+    """`path` itself, or the `lora.safetensors` of a LoRA training checkpoint folder."""
     path = Path(path).expanduser()
-    where = f"LoRA {str(path)!r}"
+    if path.is_dir():
+        if not (path / LORA_FILE).is_file():
+            raise CheckpointError(
+                f"LoRA folder {str(path)!r} holds no {LORA_FILE} (give the adapter file, or "
+                "a checkpoint folder of a training run with lora = dict(...))"
+            )
+        return path / LORA_FILE
     if not path.is_file():
-        raise CheckpointError(f"{where} does not exist")
+        raise CheckpointError(f"LoRA {str(path)!r} does not exist")
+    return path
+
+
+def read_lora(path: "str | os.PathLike") -> LoRAWeights:
+    """Load a LoRA `.safetensors` file (ours, or PEFT-keyed without our metadata), or the
+    adapter of a LoRA run's checkpoint folder."""
+    path = lora_file(path)
+    where = f"LoRA {str(path)!r}"
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}

@@ -5,6 +5,8 @@
         epoch{e}-global_step{s}/                 one per checkpoint
             model.safetensors  config.json       the trained weights (a loadable model folder)
             ema.pt                               the EMA weights, the file releases ship
+            lora.safetensors                     instead of the three above in a LoRA run:
+                                                 the adapters alone (the base stays frozen)
             optimizer.pt  lr_scheduler.pt        full (unsharded) states
             sampler.json                         where the epoch's batch order stands
             training_config.json                 the resolved config of the run
@@ -27,10 +29,10 @@ from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from ..json_files import read_json_file
+from ..lora.files import LORA_FILE
 
 CHECKPOINT_NAME = re.compile(r"^epoch(\d+)-global_step(\d+)$")
 FINISHED_MARK = "running_states.json"
-LORA_FILE = "lora.safetensors"
 TEMPORARY_PREFIX = ".tmp-"
 
 
@@ -88,9 +90,9 @@ def save_checkpoint(
     exp_dir: Path,
     state: RunningState,
     *,
-    model_state: dict,
-    model_config: dict,
-    ema_state: dict,
+    model_state: "dict | None",
+    model_config: "dict | None",
+    ema_state: "dict | None",
     optimizer_state: dict,
     lr_scheduler_state: "dict | None",
     sampler_state: "dict | None",
@@ -100,17 +102,20 @@ def save_checkpoint(
 ) -> Path:
     """Write one checkpoint (main rank only) and drop the oldest beyond `keep_last`.
 
-    `lora` (`sora_core.lora.LoRAWeights`): the trained adapters, also written on their own
-    as `lora.safetensors` (what `--lora` and the LoRA node load)."""
+    `lora` (`sora_core.lora.LoRAWeights`): the trained adapters, written as
+    `lora.safetensors` (what `--lora` and the LoRA node load, and what a LoRA run resumes
+    from); a LoRA run passes no `model_state` / `ema_state`, as its base never changes."""
     final = exp_dir / f"epoch{state.epoch}-global_step{state.global_step}"
     staging = exp_dir / f"{TEMPORARY_PREFIX}{final.name}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    save_file(
-        {k: v.contiguous() for k, v in model_state.items()}, str(staging / "model.safetensors")
-    )
-    _write_json(staging / "config.json", model_config)
-    torch.save(ema_state, staging / "ema.pt")
+    if model_state is not None:
+        save_file(
+            {k: v.contiguous() for k, v in model_state.items()}, str(staging / "model.safetensors")
+        )
+        _write_json(staging / "config.json", model_config)
+    if ema_state is not None:
+        torch.save(ema_state, staging / "ema.pt")
     torch.save(optimizer_state, staging / "optimizer.pt")
     if lr_scheduler_state is not None:
         torch.save(lr_scheduler_state, staging / "lr_scheduler.pt")
@@ -137,16 +142,18 @@ class LoadedCheckpoint:
 
     folder: Path
     state: RunningState
-    model_state: dict
-    ema_state: dict
+    model_state: "dict | None"  # None in a LoRA run's checkpoint
+    ema_state: "dict | None"
     optimizer_state: "dict | None"
     lr_scheduler_state: "dict | None"
     sampler_state: "dict | None"
+    lora: object = None  # sora_core.lora.LoRAWeights of a LoRA run's checkpoint
 
 
 def read_checkpoint(path: "str | Path") -> LoadedCheckpoint:
     """Read a checkpoint folder (or the latest one of an experiment folder)."""
     from ..checkpoints.files import read_state_dict
+    from ..lora import read_lora
 
     folder = resolve_checkpoint(path)
 
@@ -164,13 +171,14 @@ def read_checkpoint(path: "str | Path") -> LoadedCheckpoint:
     return LoadedCheckpoint(
         folder=folder,
         state=state,
-        model_state=read_state_dict(folder / "model.safetensors"),
-        ema_state=torch_file(folder / "ema.pt"),
+        model_state=optional("model.safetensors", read_state_dict),
+        ema_state=optional("ema.pt", torch_file),
         optimizer_state=optional("optimizer.pt", torch_file),
         lr_scheduler_state=optional("lr_scheduler.pt", torch_file),
         sampler_state=optional(
             "sampler.json", lambda file: read_json_file(file, "sampler state", CheckpointError)
         ),
+        lora=optional(LORA_FILE, read_lora),
     )
 
 

@@ -23,6 +23,7 @@ DEFAULTS: dict = {
     "seed": 1024,
     "outputs": "outputs",
     "epochs": 1000,
+    "max_steps": None,  # ours: stop after this many steps in all (None: run every epoch)
     "log_every": 1,
     "ckpt_every": 0,
     "keep_last_ckpts": None,
@@ -46,6 +47,7 @@ DEFAULTS: dict = {
     "wandb": False,
     "record_time": False,
     "lora": None,  # ours: dict(rank, alpha, dropout, targets) trains adapters only
+    "base_dtype": None,  # ours, with lora: store the frozen base in bf16 or fp8
 }
 # Keys that only matter when a section is absent or features are pre-extracted.
 FEATURE_KEYS = {
@@ -75,6 +77,8 @@ PLUGINS = {
 }
 SEQUENCE_PARALLEL_PLUGINS = {"zero2-seq", "hybrid"}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# How a LoRA run may store its frozen base (the adapters always train in fp32).
+BASE_DTYPES = ("bf16", "fp16", "fp8")
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,11 @@ def check_config(config: dict, source: str) -> dict:
     for key in ("ckpt_every", "num_workers"):
         if not isinstance(settings[key], int) or settings[key] < 0:
             raise ConfigError(f"{key} = {settings[key]!r}; expected an integer >= 0")
+    max_steps = settings["max_steps"]
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise ConfigError(
+            f"max_steps = {max_steps!r}; expected None (every epoch) or an integer >= 1"
+        )
     keep = settings["keep_last_ckpts"]
     if keep is not None and (not isinstance(keep, int) or keep < 1):
         raise ConfigError(
@@ -177,6 +186,17 @@ def check_config(config: dict, source: str) -> dict:
         from ..lora import LoRAConfig
 
         LoRAConfig.from_dict(settings["lora"])
+    if settings["base_dtype"] is not None:
+        if settings["lora"] is None:
+            raise ConfigError(
+                f"base_dtype = {settings['base_dtype']!r} needs lora = dict(...): only a "
+                "frozen base can be stored in a lower precision"
+            )
+        if settings["base_dtype"] not in BASE_DTYPES:
+            raise ConfigError(
+                f"base_dtype = {settings['base_dtype']!r}; expected None (fp32) or one of "
+                f"{list(BASE_DTYPES)}"
+            )
     if not settings["dataset"].get("data_path"):
         raise ConfigError(f"{source}: no training data: give --data-path CSV (dataset.data_path)")
     return settings

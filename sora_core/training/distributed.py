@@ -97,12 +97,12 @@ def _blocks(model: torch.nn.Module) -> "list[torch.nn.Module]":
 
 
 def distribute(
-    model: torch.nn.Module, ema: torch.nn.Module, parallelism: Parallelism, ranks: Ranks
+    model: torch.nn.Module, ema: "torch.nn.Module | None", parallelism: Parallelism, ranks: Ranks
 ):
     """The model as the training loop calls it: itself, DDP, or FSDP2 (`fully_shard`).
 
-    Under FSDP2 the EMA copy is sharded the same way, so `update_ema` works shard by shard
-    and each rank holds only its part. Returns `(model_for_forward, ema)`.
+    Under FSDP2 the EMA copy (None in a LoRA run) is sharded the same way, so `update_ema`
+    works shard by shard and each rank holds only its part. Returns `(model_for_forward, ema)`.
     """
     if not ranks.distributed:
         return model, ema
@@ -113,7 +113,7 @@ def distribute(
         return DistributedDataParallel(model, device_ids=device_ids), ema
     from torch.distributed.fsdp import fully_shard
 
-    for module in (model, ema):
+    for module in (model, ema) if ema is not None else (model,):
         for block in _blocks(module):
             fully_shard(block, reshard_after_forward=parallelism.reshard_after_forward)
         fully_shard(module, reshard_after_forward=parallelism.reshard_after_forward)

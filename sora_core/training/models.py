@@ -25,6 +25,13 @@ class TrainingModels:
     scheduler: object
     lora: object = None  # sora_core.lora.AttachedLoRA when only adapters train
 
+    def build_ema(self) -> "torch.nn.Module | None":
+        """The run's EMA copy of the transformer; none when only adapters train (the copy
+        would double the memory, and an average of adapters is not what anyone ships)."""
+        from .ema import build_ema
+
+        return None if self.lora is not None else build_ema(self.model)
+
 
 def _encoder_dtype(settings: dict, device: torch.device) -> str:
     # The reference runs the encoders in the training dtype; the CPU computes in fp32.
@@ -106,12 +113,13 @@ def build_transformer(
 
 
 def build_training_models(
-    settings: dict, ranks: Ranks, dataset_size: "tuple | None"
+    settings: dict, ranks: Ranks, dataset_size: "tuple | None", encoders: "tuple | None" = None
 ) -> TrainingModels:
     """Text encoder, VAE, transformer (on the rank's device) and the scheduler.
 
     On a feature cache (`BatchFeatureDataset`) neither encoder is built; the transformer's
-    widths come from the cache unless the settings give them."""
+    widths come from the cache unless the settings give them. `encoders` = (vae,
+    text_encoder), loaded by the caller (the ComfyUI node), are used as they are."""
     from ..models import model_class
 
     if settings["dataset"].get("type") == "BatchFeatureDataset":
@@ -119,6 +127,8 @@ def build_training_models(
 
         settings = {**BatchFeatureDataset(settings["dataset"]["data_path"]).dims, **settings}
         text_encoder = vae = None
+    elif encoders is not None:
+        vae, text_encoder = encoders
     else:
         text_encoder = build_text_encoder_for_training(settings, ranks.device)
         vae = build_vae_for_training(settings, ranks.device)
@@ -127,7 +137,8 @@ def build_training_models(
     if settings.get("lora") is not None:
         from ..lora import add_lora
 
-        lora = add_lora(model, settings["lora"])  # freezes the transformer
+        # Freezes the transformer (re-stored in base_dtype when given).
+        lora = add_lora(model, settings["lora"], base_dtype=settings.get("base_dtype"))
     model = model.to(ranks.device)
     release = model_class(settings["model"]["type"])[0].release
     scheduler = build_scheduler(settings["scheduler"], release=release)

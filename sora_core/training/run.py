@@ -14,14 +14,22 @@ from ..datasets import build_condition_noise, build_mask_generator, build_traini
 from .checkpoint import experiment_dir
 from .config import parallelism
 from .distributed import barrier, close_ranks, distribute, init_ranks
-from .ema import build_ema
 from .metrics import MetricsLog, require_wandb
 from .models import build_training_models
-from .trainer import Trainer
+from .trainer import Trainer, TrainingHooks
 
 
-def train(settings: dict) -> "Path | None":
-    """Run the training `settings` describe; returns the last checkpoint folder written."""
+# Callers may run under inference mode or no_grad (ComfyUI executes every node so): the
+# transformer must be built and trained outside both.
+@torch.inference_mode(False)
+@torch.enable_grad()
+def train(
+    settings: dict, hooks: "TrainingHooks | None" = None, encoders: "tuple | None" = None
+) -> "Path | None":
+    """Run the training `settings` describe; returns the last checkpoint folder written.
+
+    `hooks` follow each step and can stop the run early (it then saves what it has);
+    `encoders` = (vae, text_encoder) already loaded replace the config's sections."""
     if settings["wandb"]:
         require_wandb()
     plan = parallelism(settings)
@@ -32,8 +40,8 @@ def train(settings: dict) -> "Path | None":
         if ranks.is_main:
             tqdm.write(f"experiment folder {exp_dir}; {ranks.world_size} process(es): {plan.note}")
         data = build_training_data(settings, ranks.rank, ranks.world_size)
-        models = build_training_models(settings, ranks, data.fixed_size)
-        ema = build_ema(models.model)
+        models = build_training_models(settings, ranks, data.fixed_size, encoders)
+        ema = models.build_ema()
         model, ema = distribute(models.model, ema, plan, ranks)
         metrics = None
         if ranks.is_main:
@@ -49,6 +57,7 @@ def train(settings: dict) -> "Path | None":
             build_mask_generator(settings),
             build_condition_noise(settings),
             metrics,
+            hooks,
         )
         if settings["load"]:
             loaded = trainer.load(settings["load"], settings["start_from_scratch"])

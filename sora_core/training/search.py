@@ -17,7 +17,6 @@ from ..datasets import build_condition_noise, build_mask_generator, build_traini
 from ..errors import DatasetError
 from .config import check_config
 from .distributed import init_ranks
-from .ema import build_ema
 from .models import build_training_models
 from .trainer import Trainer
 
@@ -32,7 +31,7 @@ def step_timer(config: dict, warmup_steps: int = 5, active_steps: int = 5) -> St
     settings = check_config({**config, "bucket_config": placeholder}, "search config")
     ranks = init_ranks(settings.get("device"))
     models = build_training_models(settings, ranks, None)
-    ema = build_ema(models.model)
+    ema = models.build_ema()
     scratch = Path(tempfile.mkdtemp(prefix="search-bs-"))
 
     def time_bucket(resolution: str, num_frames: int, batch_size: int) -> "float | None":

@@ -5,11 +5,16 @@ frame masks, compute the scheduler's `training_losses`, step AdamW under the war
 schedule with gradient clipping, and move the EMA. Every random draw of a step is keyed
 by sample (see `streams`), so one process and N processes with the same global batch
 draw the same numbers, and resuming replays nothing.
+
+A LoRA run (`models.lora`) keeps no EMA (`ema` is None): the base is frozen and an average
+of the small adapters is not what anyone ships, while the copy would double the memory.
+Its checkpoints hold the adapters alone (`lora.safetensors`) and it resumes from them.
 """
 
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from tqdm import tqdm
 
+from ..errors import CheckpointError
 from ..samplers import training_losses
 from .checkpoint import RunningState, read_checkpoint, save_checkpoint
 from .config import DTYPES
@@ -35,6 +41,10 @@ from .streams import SampleNoise, sample_seeds, seeded_host_rng
 
 logger = logging.getLogger(__name__)
 FULL_STATE = StateDictOptions(full_state_dict=True, cpu_offload=True)
+# A LoRA run's adapters alone (the parameters that require gradients).
+TRAINED_STATE = StateDictOptions(
+    full_state_dict=True, cpu_offload=True, ignore_frozen_params=True, strict=False
+)
 NOISE_STREAM, MASK_STREAM, MODEL_STREAM = 0, 1, 2
 
 
@@ -44,6 +54,19 @@ class StepResult:
 
     loss: float  # mean over ranks
     samples: int  # over all ranks
+
+
+@dataclass
+class TrainingHooks:
+    """How a caller (the ComfyUI Train node) follows and stops a run, between steps.
+
+    `on_step(steps_done, total_steps, loss)` runs after every step (loss None when every
+    sample of the step was skipped); when `should_stop()` turns true the run saves a
+    resumable checkpoint of the steps done and returns. Give the same hooks on every rank.
+    """
+
+    on_step: "Callable[[int, int, float | None], None] | None" = None
+    should_stop: "Callable[[], bool] | None" = None
 
 
 class Trainer:
@@ -57,7 +80,7 @@ class Trainer:
         self,
         settings: dict,
         models: TrainingModels,
-        ema: torch.nn.Module,
+        ema: "torch.nn.Module | None",
         model: torch.nn.Module,
         data,
         ranks: Ranks,
@@ -65,8 +88,11 @@ class Trainer:
         mask_generator=None,
         condition_noise=None,
         metrics: "MetricsLog | None" = None,
+        hooks: "TrainingHooks | None" = None,
     ):
         self.settings, self.models, self.ema, self.model = settings, models, ema, model
+        self.hooks = hooks or TrainingHooks()
+        self.stopped = False  # set when `hooks.should_stop` ended the run early
         self.data, self.ranks, self.exp_dir = data, ranks, exp_dir
         self.mask_generator, self.condition_noise = mask_generator, condition_noise
         self.metrics = metrics
@@ -103,9 +129,12 @@ class Trainer:
                 latent = vae.encode(video.to(vae.dtype), noise=noise.vae_noise(video.shape[2]))
             if text_encoder is None:  # pre-extracted caption features
                 model_args = {"y": text.to(device), "mask": batch.pop("mask").to(device)}
-            else:
-                model_args = text_encoder.encode(list(text))
-        return latent.float(), model_args
+            else:  # an encoder kept on another device (ComfyUI's T5 on the CPU) is allowed
+                model_args = {
+                    key: value.to(device) if isinstance(value, torch.Tensor) else value
+                    for key, value in text_encoder.encode(list(text)).items()
+                }
+        return latent.to(device).float(), model_args
 
     def _frame_masks(self, latent: torch.Tensor, indices: "list[int]", step: int):
         """(B, T) bool masks, one draw per sample from its own keyed generators."""
@@ -154,19 +183,35 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self.lr_schedule is not None:
             self.lr_schedule.step()
-        update_ema(self.ema, unwrap(self.model), decay=self.settings["ema_decay"])
+        if self.ema is not None:
+            update_ema(self.ema, unwrap(self.model), decay=self.settings["ema_decay"])
         return StepResult(
             loss=float(mean_over_ranks(loss.detach(), self.ranks)),
             samples=sum_over_ranks(len(indices), self.ranks),
         )
 
     # --- the loop -----------------------------------------------------------------------------
+    def total_steps(self) -> int:
+        """Steps of the whole run: every epoch's batches, capped by `max_steps`."""
+        total = self.settings["epochs"] * self.data.num_batches()
+        max_steps = self.settings.get("max_steps")
+        return total if max_steps is None else min(total, max_steps)
+
+    def _stop_requested(self) -> bool:
+        if self.hooks.should_stop is None:
+            return False
+        return bool(sum_over_ranks(int(bool(self.hooks.should_stop())), self.ranks))
+
     def fit(self) -> "Path | None":
-        """Train to the configured epoch count; returns the last checkpoint folder written."""
+        """Train to the configured epoch count (or `max_steps`, or until `hooks.should_stop`);
+        returns the last checkpoint folder written, which always holds the last step done."""
         steps_per_epoch = self.data.num_batches()
+        total = self.total_steps()
         log_every, ckpt_every = self.settings["log_every"], self.settings["ckpt_every"]
-        last_saved, window = None, _Window()
+        last_saved, window, done = None, _Window(), self.start
         for epoch in range(self.start.epoch, self.settings["epochs"]):
+            if done.global_step >= total or self.stopped:
+                break
             first = self.start.step if epoch == self.start.epoch else 0
             bar = tqdm(
                 self.data.batches(epoch, first),
@@ -187,19 +232,21 @@ class Trainer:
                     bar.set_postfix(loss=f"{window.mean_loss:.4f}", global_step=global_step + 1)
                     self._log(epoch, global_step + 1, window)
                     window = _Window()
-                if ckpt_every and (global_step + 1) % ckpt_every == 0:
-                    last_saved = self.save(RunningState(epoch, step + 1, global_step + 1))
+                done = RunningState(epoch, step + 1, global_step + 1)
+                if self.hooks.on_step is not None:
+                    self.hooks.on_step(done.global_step, total, result and result.loss)
+                if ckpt_every and done.global_step % ckpt_every == 0:
+                    last_saved = self.save(done)
+                if done.global_step >= total:
+                    break
+                if self._stop_requested():
+                    self.stopped = True
+                    break
             bar.close()
             self._report_skipped(epoch)
-        final = RunningState(
-            self.settings["epochs"] - 1, steps_per_epoch, self.settings["epochs"] * steps_per_epoch
-        )
-        if (
-            last_saved is None
-            or last_saved.name != f"epoch{final.epoch}-global_step{final.global_step}"
-        ):
-            if final.global_step > self.start.global_step:
-                last_saved = self.save(final)
+        if last_saved is None or last_saved.name != _folder_name(done):
+            if done.global_step > self.start.global_step:
+                last_saved = self.save(done)
         return last_saved
 
     def _log(self, epoch: int, global_step: int, window: "_Window") -> None:
@@ -229,18 +276,23 @@ class Trainer:
     # --- checkpoints --------------------------------------------------------------------------
     def save(self, state: RunningState) -> Path:
         """Gather full states on every rank; rank 0 writes the checkpoint folder."""
-        model_state = get_model_state_dict(self.model, options=FULL_STATE)
-        ema_state = get_model_state_dict(self.ema, options=FULL_STATE)
+        lora = self.models.lora
+        if lora is None:
+            model_state = get_model_state_dict(self.model, options=FULL_STATE)
+            ema_state = get_model_state_dict(self.ema, options=FULL_STATE)
+        else:  # the trained tensors are the adapters; the frozen base is not gathered
+            model_state = get_model_state_dict(self.model, options=TRAINED_STATE)
+            ema_state = None
         optimizer_state = get_optimizer_state_dict(self.model, self.optimizer, options=FULL_STATE)
-        folder = self.exp_dir / f"epoch{state.epoch}-global_step{state.global_step}"
+        folder = self.exp_dir / _folder_name(state)
         if self.ranks.is_main:
             folder = save_checkpoint(
                 self.exp_dir,
                 RunningState(
                     state.epoch, state.step, state.global_step, self.settings["batch_size"]
                 ),
-                model_state=model_state,
-                model_config=_model_config(unwrap(self.model)),
+                model_state=None if lora is not None else model_state,
+                model_config=None if lora is not None else _model_config(unwrap(self.model)),
                 ema_state=ema_state,
                 optimizer_state=optimizer_state,
                 lr_scheduler_state=None
@@ -249,7 +301,7 @@ class Trainer:
                 sampler_state=self.data.state_dict(state.epoch, state.step),
                 training_config=self.settings,
                 keep_last=self.settings["keep_last_ckpts"],
-                lora=None if self.models.lora is None else self.models.lora.weights(model_state),
+                lora=None if lora is None else lora.weights(model_state),
             )
             tqdm.write(f"saved checkpoint {folder}")
         barrier(self.ranks)
@@ -258,12 +310,30 @@ class Trainer:
     def load(self, path: "str | Path", start_from_scratch: bool = False) -> Path:
         """Resume from a checkpoint: weights, EMA, optimizer, schedule and batch position."""
         checkpoint = read_checkpoint(path)
-        set_model_state_dict(self.model, checkpoint.model_state, options=FULL_STATE)
-        set_model_state_dict(
-            self.ema,
-            checkpoint.ema_state,
-            options=StateDictOptions(full_state_dict=True, strict=False),
-        )
+        lora = self.models.lora
+        if lora is not None:
+            if checkpoint.lora is None:
+                raise CheckpointError(
+                    f"load = {str(checkpoint.folder)!r} is not a LoRA run's checkpoint (no "
+                    "lora.safetensors); this run trains lora = dict(...) adapters. Start "
+                    "adapters on released weights with model.from_pretrained instead"
+                )
+            set_model_state_dict(
+                self.model, lora.model_state(checkpoint.lora), options=TRAINED_STATE
+            )
+        elif checkpoint.model_state is None:
+            raise CheckpointError(
+                f"load = {str(checkpoint.folder)!r} is a LoRA run's checkpoint (adapters "
+                "only); resume it with the same lora = dict(...) setting"
+            )
+        else:
+            set_model_state_dict(self.model, checkpoint.model_state, options=FULL_STATE)
+        if self.ema is not None and checkpoint.ema_state is not None:
+            set_model_state_dict(
+                self.ema,
+                checkpoint.ema_state,
+                options=StateDictOptions(full_state_dict=True, strict=False),
+            )
         if checkpoint.optimizer_state is not None:
             set_optimizer_state_dict(
                 self.model, self.optimizer, checkpoint.optimizer_state, options=FULL_STATE
@@ -293,6 +363,10 @@ class _Window:
     @property
     def mean_time(self) -> float:
         return self.seconds / len(self.losses)
+
+
+def _folder_name(state: RunningState) -> str:
+    return f"epoch{state.epoch}-global_step{state.global_step}"
 
 
 def _model_config(model: torch.nn.Module) -> dict:
