@@ -1,11 +1,11 @@
-"""Time the generation pipeline end to end with the demo's tiny random models.
+"""Time the generation pipeline end to end with the embedded demo model.
 
 Measures `sora_core.pipeline.generate_batch` (text encoding, sampling, VAE decoding,
 long-video loops) with the models built once, and reports the median over repeats and
-the peak memory. The models are toys: this measures the pipeline's own overhead and the
+the peak memory. The models are small: this measures the pipeline's own overhead and the
 shape of the work, not Open-Sora's real speed.
 
-    python benchmarks/bench_generate.py --frames 51 --size 144 256 --steps 10 --repeats 3
+    python benchmarks/bench_generate.py --frames 8 --size 64 64 --steps 25 --repeats 3
 """
 
 import argparse
@@ -15,6 +15,7 @@ import time
 import torch
 
 from sora_core.conditioning import LongVideoSettings
+from sora_core.demo.embedded import DEMO_PROMPT, load_embedded_models
 from sora_core.pipeline import (
     Placement,
     default_clip_settings,
@@ -22,16 +23,15 @@ from sora_core.pipeline import (
     generate_batch,
     peak_memory,
 )
-from sora_core.pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, demo_models
 from sora_core.text import prepare_prompts
 
 
 def main(argv: "list[str] | None" = None) -> None:
-    """Parse the options, build the demo models and time `generate_batch`."""
+    """Parse the options, load the embedded model and time `generate_batch`."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=51, help="frames per clip")
-    parser.add_argument("--size", type=int, nargs=2, default=(144, 256), metavar=("H", "W"))
-    parser.add_argument("--steps", type=int, default=10, help="sampling steps")
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
+    parser.add_argument("--size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
+    parser.add_argument("--steps", type=int, default=25, help="sampling steps")
     parser.add_argument("--loops", type=int, default=1, help="long-video loops")
     parser.add_argument("--batch", type=int, default=1, help="prompts per batch")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median reported)")
@@ -43,8 +43,7 @@ def main(argv: "list[str] | None" = None) -> None:
         torch.set_num_threads(args.threads)
 
     placement = Placement.create(args.device, args.dtype)
-    scheduler = {**DEMO_CONFIG["scheduler"], "num_sampling_steps": args.steps}
-    models = demo_models({**DEMO_CONFIG, "scheduler": scheduler}, placement)
+    models = load_embedded_models(placement, num_sampling_steps=args.steps)
     settings = default_clip_settings(
         "1.2",
         image_size=tuple(args.size),

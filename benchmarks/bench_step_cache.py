@@ -1,7 +1,7 @@
 """Step caching (TeaCache) against the uncached run: calls saved, speed-up, PSNR and latent
 relative L2, on random-weight models at 30 rectified-flow steps with CFG 7.
 
-Two transformers: the demo's toy STDiT3 (64 wide, with the demo VAE decoding) and an
+Two transformers: a toy STDiT3 (64 wide, with a toy 1.2 VAE decoding) and an
 STDiT3 of XL/2 width (1152, 16 heads, reduced depth) whose latents the same VAE decodes.
 Each threshold runs the same seed and noise; the uncached run also records the calibration
 pairs and prints the polynomial fitted to them beside TeaCache's published one.
@@ -26,10 +26,37 @@ from sora_core.pipeline import (  # noqa: E402
     sample_latent,
     size_conditioning,  # noqa: E402
 )
-from sora_core.pipeline.demo import DEMO_CONFIG  # noqa: E402
 from sora_core.samplers import build_scheduler  # noqa: E402
 
 TEXT_TOKENS = 300
+# Random-weight toys at the widths the old random demo used: the step cache's behaviour on
+# an untrained model (the trained embedded model is timed by bench_generate.py).
+TOY_TRANSFORMER = {"type": "STDiT3", "depth": 2, "hidden_size": 64, "num_heads": 4,
+                   "caption_channels": 32, "model_max_length": TEXT_TOKENS}  # fmt: skip
+TOY_VAE = {
+    "type": "VideoAutoencoderPipeline",
+    "vae_2d": {
+        "type": "VideoAutoencoderKL",
+        "micro_batch_size": 4,
+        "autoencoder": {
+            "block_out_channels": [8, 8, 16, 16],
+            "down_block_types": ["DownEncoderBlock2D"] * 4,
+            "up_block_types": ["UpDecoderBlock2D"] * 4,
+            "layers_per_block": 1,
+            "norm_num_groups": 4,
+            "latent_channels": 4,
+        },
+    },
+    "vae_temporal": {
+        "type": "VAE_Temporal",
+        "filters": 4,
+        "num_res_blocks": 1,
+        "channel_multipliers": [1, 2, 2, 4],
+        "temporal_downsample": [False, True, True],
+        "num_groups": 2,
+    },
+    "micro_frame_size": 17,
+}
 
 
 def psnr(video: torch.Tensor, reference: torch.Tensor) -> float:
@@ -41,7 +68,7 @@ def psnr(video: torch.Tensor, reference: torch.Tensor) -> float:
 def transformer(width: str, depth: int) -> torch.nn.Module:
     torch.manual_seed(0)
     if width == "demo":
-        return build_model(DEMO_CONFIG["model"]).eval()
+        return build_model(TOY_TRANSFORMER).eval()
     config = {"type": "STDiT3", "hidden_size": 1152, "num_heads": 16, "depth": depth}
     return build_model({**config, "model_max_length": TEXT_TOKENS}).eval()
 
@@ -84,7 +111,7 @@ def main(argv: "list[str] | None" = None) -> None:
     torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
-    vae = build_vae(DEMO_CONFIG["vae"]).eval()
+    vae = build_vae(TOY_VAE).eval()
     latent_frames = vae.get_latent_size([args.frames, 8, 8])[0]
     latent_size = (latent_frames, *args.latent_hw)
     print(
@@ -96,9 +123,7 @@ def main(argv: "list[str] | None" = None) -> None:
     for name in args.models:
         model = transformer(name, args.xl_depth)
         label = (
-            "demo STDiT3 (64 wide)"
-            if name == "demo"
-            else f"STDiT3 1152 wide, depth {args.xl_depth}"
+            "toy STDiT3 (64 wide)" if name == "demo" else f"STDiT3 1152 wide, depth {args.xl_depth}"
         )
         with torch.no_grad():
             run(model, vae, latent_size, args.frames, 2, StepCache())  # warm-up

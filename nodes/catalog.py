@@ -1,6 +1,16 @@
 """Every node the pack offers, in menu order (plain declarations; no ComfyUI import)."""
 
-from . import class_label, loaders, lora, mask_strategy, sampling, text_encode, training, vae_nodes
+from . import (
+    class_label,
+    demo,
+    loaders,
+    lora,
+    mask_strategy,
+    sampling,
+    text_encode,
+    training,
+    vae_nodes,
+)
 
 SPECS = (
     *loaders.SPECS,
@@ -11,4 +21,5 @@ SPECS = (
     *sampling.SPECS,
     *vae_nodes.SPECS,
     *training.SPECS,
+    *demo.SPECS,
 )

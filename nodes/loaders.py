@@ -28,6 +28,7 @@ def load_transformer(
     decides), `compile` compiles each block."""
     from sora_core.acceleration.compile import compile_blocks
     from sora_core.checkpoints import load_transformer as load
+    from sora_core.demo.embedded import trained_sampler_settings
 
     path = resolve_model("transformer", model_name)
     devices = model_devices("diffusion")
@@ -36,7 +37,8 @@ def load_transformer(
     if compile:
         compile_blocks(model)
     resident = block_swap if block_swap >= 0 else None
-    return (LoadedTransformer(model_name, model.release, manage(model, devices, resident)),)
+    managed = manage(model, devices, resident)
+    return (LoadedTransformer(model_name, model.release, managed, trained_sampler_settings(path)),)
 
 
 def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int = 0) -> tuple:

@@ -1,5 +1,6 @@
 """The Open-Sora LoRA node: a transformer in, the same transformer with an adapter out."""
 
+from dataclasses import replace
 from functools import partial
 
 from .loaders import CATEGORY
@@ -18,7 +19,7 @@ def apply_lora(model: LoadedTransformer, lora_name: str, strength: float) -> tup
     if strength == 0:
         return (model,)
     managed = with_lora(model.managed, weights, strength)
-    return (LoadedTransformer(model.name, model.release, managed),)
+    return (replace(model, managed=managed),)
 
 
 LORA = NodeSpec(

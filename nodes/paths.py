@@ -3,7 +3,9 @@
 Inside ComfyUI the folders come from `folder_paths` (`models/diffusion_models`, the pack's
 `models/opensora`, `models/vae`, `models/text_encoders` + `models/clip`, and whatever
 `extra_model_paths.yaml` adds). Outside ComfyUI, `use_models_dir` points them at one
-directory laid out the same way. A choice is a weights file or a Hugging Face folder (a
+directory laid out the same way. The embedded demo model (`sora_core/demo/model`, laid out
+as a models directory) adds its folder of each role, last, in both cases; its files load
+through the same loaders, so ComfyUI's model management handles them like any other. A choice is a weights file or a Hugging Face folder (a
 folder with `config.json` or a sharded index), listed as `name/`.
 """
 
@@ -11,6 +13,7 @@ import os
 from importlib import import_module
 from pathlib import Path
 
+from sora_core.demo import embedded
 from sora_core.errors import CheckpointError
 
 from .downloads import download_advice
@@ -38,6 +41,13 @@ FOLDER_MARKERS = (
     "pytorch_model.bin.index.json",
     "diffusion_pytorch_model.safetensors.index.json",
 )
+
+# The embedded demo model's choice in each loader (its files under `embedded.MODEL_DIR`).
+EMBEDDED_CHOICES = {
+    "transformer": Path(embedded.TRANSFORMER_FILE).name,
+    "vae": Path(embedded.VAE_DIR).name + "/",
+    "text_encoder": Path(embedded.TEXT_ENCODER_DIR).name + "/",
+}
 
 _headless_models_dir: "Path | None" = None
 _headless_io_dirs: "dict[str, Path]" = {}
@@ -113,6 +123,10 @@ def role_roots(role: str) -> "list[Path]":
             roots.extend(Path(path) for path in folder_paths.get_folder_paths(folder))
         elif _headless_models_dir is not None:
             roots.extend(_headless_models_dir / name for name in FOLDER_LAYOUT[folder])
+    # The embedded demo model's own folder for the role, last: its transformer is not a VAE
+    # choice although both live in one `opensora` folder of a models directory.
+    primary = ROLE_FOLDERS[role][0]
+    roots.extend(embedded.MODEL_DIR / name for name in FOLDER_LAYOUT[primary])
     return list(dict.fromkeys(roots))
 
 
@@ -163,12 +177,15 @@ def _folders(role: str) -> str:
 
 def missing_model(role: str, name: str) -> str:
     """Why model `name` is not offered, and which file to download into which folder."""
-    installed = model_choices(role)
+    demo = EMBEDDED_CHOICES.get(role)
+    installed = [choice for choice in model_choices(role) if choice != demo]
     if installed:
         shown = ", ".join(installed[:8]) + (", ..." if len(installed) > 8 else "")
         found = f"{_folders(role)} hold {shown}"
     else:
         found = f"nothing is installed in {_folders(role)}"
+        if demo:
+            found += f"; only the pack's demo model {demo}, which the demo_* workflows use"
     advice = download_advice(role, name, _folders(role))
     return f"{name!r} is not installed ({found}); the pack downloads nothing. {advice}"
 

@@ -8,7 +8,7 @@ step callbacks -> ComfyUI's progress bar, previews and interruption.
 from collections.abc import Callable
 
 from sora_core.aspect_tables import ASPECT_RATIO_MAP, ASPECT_RATIOS
-from sora_core.conditioning import LongVideoSettings
+from sora_core.conditioning import LongVideoSettings, frame_bookkeeping
 from sora_core.errors import ConfigError, MaskStrategyError, VideoShapeError
 from sora_core.geometry import MAX_FRAMES, get_image_size
 from sora_core.samplers import SCHEDULER_TYPES, GeneratorNoise, SamplerStep, build_scheduler
@@ -80,11 +80,15 @@ def frame_count(num_frames: int, duration: float, fps: float) -> int:
     return frames
 
 
-def build_sampler(sampler_name: str, steps: int, cfg: float, release: str):
-    """A `sora_core` sampler; rectified flow gets Open-Sora 1.2's timestep transform."""
+def build_sampler(
+    sampler_name: str, steps: int, cfg: float, release: str, trained: "dict | None" = None
+):
+    """A `sora_core` sampler; rectified flow gets Open-Sora 1.2's timestep transform unless
+    the transformer was `trained` without it."""
     config = {"type": sampler_name, "num_sampling_steps": steps, "cfg_scale": cfg}
     if sampler_name.startswith("rflow"):
         config["use_timestep_transform"] = True
+        config.update(trained or {})
     return build_scheduler(config, release=release)
 
 
@@ -149,7 +153,7 @@ def generate(
     from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
 
     check_conditioning(model, conditioning)
-    sampler = build_sampler(sampler_name, steps, cfg, model.release)
+    sampler = build_sampler(sampler_name, steps, cfg, model.release, model.sampler_settings)
     device = load_together(model.managed, vae.managed)
     placement = Placement(device, vae.vae.dtype, offload_device=device)
     strategy = mask_strategy or MaskStrategyValue()
@@ -168,12 +172,16 @@ def generate(
     )
 
 
-def _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps, **loop):
+def _settings(
+    model, vae, resolution, aspect_ratio, width, height, num_frames, duration, fps, **loop
+):
     from sora_core.pipeline import default_clip_settings, model_multi_resolution
 
     frames = frame_count(num_frames, duration, fps)
     long_video = LongVideoSettings(
-        release="1.2" if model.release == "1.2" else "1.1", strict=True, **loop
+        release=frame_bookkeeping(model.release, vae.vae.temporal_factor == 1),
+        strict=True,
+        **loop,
     )
     long_video.total_frames(frames)  # a length that cannot stitch fails before any work
     return default_clip_settings(
@@ -205,7 +213,9 @@ def sample_clip(
     step_cache=0.0,
 ) -> tuple:
     """One clip: references encoded, conditions written in, sampled -> LATENT."""
-    settings = _settings(model, resolution, aspect_ratio, width, height, num_frames, duration, fps)
+    settings = _settings(
+        model, vae, resolution, aspect_ratio, width, height, num_frames, duration, fps
+    )
     later = [
         group for group in (mask_strategy or MaskStrategyValue()).conditions if group.loop_index > 0
     ]
@@ -255,6 +265,7 @@ def generate_long(
     """All loops: each clip continues from the previous one's tail; stitched frames out."""
     settings = _settings(
         model,
+        vae,
         resolution,
         aspect_ratio,
         width,

@@ -21,6 +21,9 @@ class LoadedTransformer:
     name: str
     release: str
     managed: ManagedModel
+    # Sampler settings the file was trained with (`trained_sampler_settings`), over the
+    # release's defaults: the embedded demo model samples without 1.2's timestep transform.
+    sampler_settings: dict = field(default_factory=dict)
 
     @property
     def model(self) -> torch.nn.Module:

@@ -85,6 +85,7 @@ def fake_training_run(root, text_encoder_dir, steps=(100, 200)):
     `opensora-train` lays them out, for a tiny transformer."""
     model_dir = root / "model"
     model_dir.mkdir()
+    (model_dir / TEXT_ENCODER_DIR).parent.mkdir(parents=True)
     (model_dir / TEXT_ENCODER_DIR).symlink_to(text_encoder_dir)
     torch.manual_seed(0)
     vae = build_vae({"type": "VideoAutoencoderKL", "autoencoder": VAE_ARCHITECTURE})
@@ -99,26 +100,32 @@ def fake_training_run(root, text_encoder_dir, steps=(100, 200)):
         torch.save(model.state_dict(), checkpoint / "ema.pt")
     (experiment / "epoch0-global_step900").mkdir()  # half-written: no ema.pt
     (experiment / "log.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5}) + "\n")
-    config = root / "train.py"
-    config.write_text(
+    data_config = root / "data.py"
+    data_config.write_text(
         'dataset = dict(type="VideoTextDataset", num_frames=8, image_size=(64, 64))\n'
         f"model = dict({', '.join(f'{k}={v!r}' for k, v in TINY_MODEL.items())})\n"
         'vae = dict(type="VideoAutoencoderKL", from_pretrained="unused")\n'
         'text_encoder = dict(type="t5", from_pretrained="unused", model_max_length=16)\n'
     )
-    return model_dir, root / "outputs", config
+    config = root / "train.py"
+    config.write_text(
+        '_base_ = ["data.py"]\n'
+        'dataset = dict(type="BatchFeatureDataset", data_path=None, _delete_=True)\n'
+    )
+    return model_dir, root / "outputs", config, data_config
 
 
 def test_export_ships_the_latest_ema_in_fp16_with_matching_hashes(tmp_path, text_encoder_dir):
-    model_dir, outputs, config = fake_training_run(tmp_path, text_encoder_dir)
+    model_dir, outputs, config, data_config = fake_training_run(tmp_path, text_encoder_dir)
     checkpoint = latest_checkpoint(outputs)
     assert checkpoint.name == "epoch0-global_step200"
     provenance = json.loads(
-        export(checkpoint, config, {"data": {"seed": 0}}, model_dir).read_text()
+        export(checkpoint, config, data_config, {"data": {"seed": 0}}, model_dir).read_text()
     )
     assert provenance["checkpoint"] == "epoch0-global_step200"
     assert provenance["transformer_log"] == [{"step": 1, "loss": 0.5}]
-    assert provenance["config"]["dataset"]["num_frames"] == 8
+    assert provenance["config"]["dataset"] == {"type": "BatchFeatureDataset", "data_path": None}
+    assert provenance["data_config"]["dataset"]["num_frames"] == 8
     hashed = provenance["sha256"]
     assert set(hashed) >= {
         TRANSFORMER_FILE,
@@ -132,8 +139,8 @@ def test_export_ships_the_latest_ema_in_fp16_with_matching_hashes(tmp_path, text
 def test_the_inference_config_from_the_provenance_generates_at_the_trained_size(
     tmp_path, text_encoder_dir
 ):
-    model_dir, outputs, config = fake_training_run(tmp_path, text_encoder_dir)
-    export(latest_checkpoint(outputs), config, {}, model_dir)
+    model_dir, outputs, config, data_config = fake_training_run(tmp_path, text_encoder_dir)
+    export(latest_checkpoint(outputs), config, data_config, {}, model_dir)
     settings = embedded_config(model_dir)
     assert (settings["image_size"], settings["num_frames"]) == ((64, 64), 8)
     settings["scheduler"]["num_sampling_steps"] = 1

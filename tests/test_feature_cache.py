@@ -11,13 +11,16 @@ from PIL import Image
 from pipeline_helpers import reference_vae_config
 
 from golden import fixtures_dir, read_json
-from sora_core.checkpoints import build_text_encoder, build_vae, load_transformer
+from sora_core.checkpoints import load_transformer
 from sora_core.cli.extract_features import extract
 from sora_core.datasets import build_dataset, prepare_dataloader
 from sora_core.datasets.features import posterior_noise
 from sora_core.errors import ConfigError, DatasetError
 from sora_core.samplers import GeneratorNoise, build_scheduler, training_losses
+from sora_core.training.models import build_text_encoder_for_training, build_vae_for_training
 from sora_core.video_io import write_mp4
+
+CPU = torch.device("cpu")
 
 SEED = 11
 
@@ -95,8 +98,9 @@ def test_cached_loss_equals_on_the_fly_loss(cache):
         drop_last=False,
         seed=SEED,
     )
-    vae = build_vae(config["vae"]).eval()
-    text_encoder = build_text_encoder(config["text_encoder"])
+    # the encoders as the trainer builds them for on-the-fly batches
+    vae = build_vae_for_training(config, CPU)
+    text_encoder = build_text_encoder_for_training(config, CPU)
     model = load_transformer(fixtures_dir() / "checkpoints" / "stdit3_hf", dtype="fp32").eval()
     scheduler = build_scheduler({"type": "rflow", "use_timestep_transform": True}, release="1.2")
     live = list(live_loader.batches(0))

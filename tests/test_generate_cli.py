@@ -1,4 +1,4 @@
-"""`opensora-generate` end to end with the demo's tiny random models: every conditioning
+"""`opensora-generate` end to end with the embedded demo model: every conditioning
 kind, long videos, names, formats, config files, and errors raised before any model loads."""
 
 import av
@@ -12,7 +12,18 @@ from sora_core.cli import generate_main
 from sora_core.conditioning import edit, extend, format_mask_strategy
 from sora_core.video_io import save_sample
 
-TINY = ["--demo", "--image-size", "32", "48", "--num-sampling-steps", "2", "--seed", "7"]
+TINY = [
+    "--demo",
+    "--image-size",
+    "32",
+    "48",
+    "--num-sampling-steps",
+    "2",
+    "--seed",
+    "7",
+    "--fps",
+    "24",
+]
 
 
 def run(tmp_path, *flags) -> int:
@@ -42,9 +53,9 @@ def test_text_to_video_writes_the_requested_frames_size_and_fps(tmp_path, capsys
     assert run(tmp_path, "--prompt", "a fox", "--num-frames", "17", "--frame-interval", "2") == 0
     assert probe(tmp_path / "out" / "sample_0000.mp4") == (17, 32, 48, 12.0)
     captured = capsys.readouterr()
-    assert "RANDOMLY INITIALISED" in captured.err
     summary = captured.out.strip().splitlines()[-1]
     assert "1 sample(s) of 17 frames at 32x48" in summary and "peak RAM" in summary
+    assert summary.endswith("[embedded demo model]")
 
 
 def test_image_to_video(tmp_path):
@@ -78,8 +89,9 @@ def test_edit_a_video(tmp_path):
 def test_three_loop_long_video_with_per_loop_prompts(tmp_path):
     prompt = "|0|a paper boat on a rainy street.|1|the boat in a canal.|2|the boat at sea."
     assert run(tmp_path, "--prompt", prompt, "--num-frames", "34", "--loop", "3") == 0
-    # 34 frames, then 34 - 17 new frames per later loop (5 latent frames = 17 are carried).
-    assert probe(tmp_path / "out" / "sample_0000.mp4") == (68, 32, 48, 24.0)
+    # The demo model's VAE is per frame: 34 frames, then 34 - 2 new ones per later loop (the
+    # last condition_frame_length = 2 latent frames, 2 pixel frames, are carried).
+    assert probe(tmp_path / "out" / "sample_0000.mp4") == (98, 32, 48, 24.0)
 
 
 def test_sizes_off_the_vae_grid_decode_to_multiples_of_8_as_in_the_reference(tmp_path):
@@ -98,8 +110,12 @@ def test_named_resolution_and_aspect_ratio(tmp_path, capsys):
     flags = ["--demo", "--prompt", "a fox", "--num-frames", "1", "--num-sampling-steps", "1"]
     assert generate_main([*flags, "--save-dir", str(tmp_path), "--resolution", "144p"]) == 0
     with Image.open(tmp_path / "sample_0000.png") as picture:
+        assert picture.size == (192, 192)  # the "1:1" entry of the 144p table (demo model)
+    flags += ["--aspect-ratio", "9:16"]
+    assert generate_main([*flags, "--save-dir", str(tmp_path), "--resolution", "144p"]) == 0
+    with Image.open(tmp_path / "sample_0000.png") as picture:
         assert picture.size == (256, 144)  # Open-Sora's "9:16" entry of the 144p table
-    assert generate_main([*flags, "--resolution", "144p", "--aspect-ratio", "5:7"]) == 2
+    assert generate_main([*flags, "--aspect-ratio", "5:7", "--resolution", "144p"]) == 2
     assert "aspect_ratio '5:7'" in capsys.readouterr().err
 
 

@@ -1,4 +1,4 @@
-"""`opensora-generate --lora PATH[:STRENGTH]` with the demo's tiny models."""
+"""`opensora-generate --lora PATH[:STRENGTH]` with the embedded demo model."""
 
 import numpy as np
 import pytest
@@ -8,9 +8,10 @@ from PIL import Image
 from sora_core.checkpoints import build_model
 from sora_core.cli import generate_main
 from sora_core.cli.generate_plan import parse_lora
+from sora_core.demo.embedded import embedded_config
+from sora_core.demo.text_encoder import CAPTION_CHANNELS
 from sora_core.errors import ConfigError
 from sora_core.lora import add_lora, save_lora
-from sora_core.pipeline.demo import DEMO_CONFIG
 
 FLAGS = ["--demo", "--image-size", "32", "48", "--num-frames", "1", "--num-sampling-steps", "2"]
 
@@ -18,7 +19,13 @@ FLAGS = ["--demo", "--image-size", "32", "48", "--num-frames", "1", "--num-sampl
 def adapter(path, seed: int, **model_overrides):
     """A LoRA with random (trained-looking) weights for the demo transformer's widths."""
     torch.manual_seed(seed)
-    model = build_model({**DEMO_CONFIG["model"], **model_overrides})
+    architecture = {
+        **embedded_config()["model"],
+        "from_pretrained": None,
+        "caption_channels": CAPTION_CHANNELS,
+        "model_max_length": 16,
+    }
+    model = build_model({**architecture, **model_overrides})
     attached = add_lora(model, {"rank": 4, "alpha": 4, "targets": ["attn", "mlp"]})
     with torch.no_grad():
         for param in attached.parameters():
@@ -44,7 +51,7 @@ def test_adapters_change_the_video_stack_and_strength_zero_changes_nothing(tmp_p
 
 
 def test_an_adapter_for_another_width_is_refused_with_its_name(tmp_path, capsys):
-    other = adapter(tmp_path / "wide.safetensors", seed=1, hidden_size=96)
+    other = adapter(tmp_path / "wide.safetensors", seed=1, hidden_size=128)
     assert generate_main([*FLAGS, "--save-dir", str(tmp_path), "--lora", str(other)]) == 2
     error = capsys.readouterr().err
     assert "wide.safetensors" in error and "hidden_size" in error and "Traceback" not in error

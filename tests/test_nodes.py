@@ -14,6 +14,7 @@ from tiny_models import TEXT_ENCODER, TRANSFORMER, VAE
 
 from golden import PROJECT_ROOT
 from sora_core.acceleration.compile import transformer_blocks
+from sora_core.demo import embedded
 from sora_core.errors import VideoShapeError
 from sora_core.vae import Tiling
 
@@ -51,6 +52,7 @@ def test_node_ids_are_unique_and_every_kind_of_node_is_there():
         "OpenSoraVAEDecode",
         "OpenSoraVAEEncode",
         "OpenSoraTrain",
+        "OpenSoraDemoFrame",
     }
 
 
@@ -136,7 +138,19 @@ def test_valid_widget_values_pass_validation():
 def test_loader_choices_list_files_and_model_folders(tiny_models_dir):
     assert TRANSFORMER in paths.model_choices("transformer")
     assert VAE in paths.model_choices("vae")
-    assert paths.model_choices("text_encoder") == [TEXT_ENCODER]
+    assert paths.model_choices("text_encoder") == sorted(
+        [TEXT_ENCODER, paths.EMBEDDED_CHOICES["text_encoder"]]
+    )
+
+
+def test_every_loader_lists_the_embedded_demo_model_and_resolves_it_inside_the_pack(
+    tiny_models_dir,
+):
+    for role, choice in paths.EMBEDDED_CHOICES.items():
+        assert choice in paths.model_choices(role), role
+        resolved = paths.resolve_model(role, choice)
+        assert resolved.exists() and embedded.MODEL_DIR in resolved.parents, role
+    assert paths.EMBEDDED_CHOICES["transformer"] not in paths.model_choices("vae")
 
 
 @pytest.mark.parametrize("name", ["../vae/" + VAE, "/etc/passwd", "C:/x.safetensors", ""])
@@ -506,3 +520,15 @@ def test_model_list_survives_links_that_loop(tmp_path):
     (root / "other").symlink_to(root / "a", target_is_directory=True)
     entries = paths._entries(root)
     assert "a/m.safetensors" in entries and len(entries) <= 3
+
+
+def test_demo_frame_draws_the_training_clips_shape_where_asked():
+    from sora_core.demo.analysis import read_clip
+
+    (image,) = pack_module("demo").draw_demo_frame("green", "triangle", "gray", 0.25, 0.5, 96, 64)
+    assert image.shape == (1, 64, 96, 3) and 0 <= float(image.min()) <= float(image.max()) <= 1
+    frames = (image * 255).round().byte().numpy()
+    reading = read_clip(frames)
+    assert (reading.colour, reading.shape, reading.background) == ("green", "triangle", "gray")
+    ys, xs = (frames[0] != frames[0, 0, 0]).any(axis=-1).nonzero()
+    assert abs(xs.mean() - 0.25 * 96) < 2 and abs(ys.mean() - 0.5 * 64) < 3

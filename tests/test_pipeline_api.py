@@ -8,6 +8,7 @@ import torch
 from golden import fixtures_dir
 from sora_core.checkpoints import load_text_encoder, load_transformer
 from sora_core.conditioning import apply_mask_strategy
+from sora_core.demo.embedded import load_embedded_models
 from sora_core.errors import ConfigError
 from sora_core.pipeline import (
     Placement,
@@ -20,7 +21,6 @@ from sora_core.pipeline import (
 )
 from sora_core.pipeline import codec as codec_module
 from sora_core.pipeline import generate as generate_module
-from sora_core.pipeline.demo import DEMO_CONFIG, demo_models
 from sora_core.samplers import GeneratorNoise, build_scheduler
 from sora_core.text import prepare_prompts
 
@@ -126,8 +126,7 @@ def test_generation_keeps_one_model_at_a_time_on_the_device(monkeypatch):
 
     monkeypatch.setattr(generate_module, "working", recording)
     monkeypatch.setattr(codec_module, "working", recording)
-    config = {**DEMO_CONFIG, "scheduler": {**DEMO_CONFIG["scheduler"], "num_sampling_steps": 1}}
-    models = demo_models(config, Placement.create("cpu", "fp32"))
+    models = load_embedded_models(Placement.create("cpu", "fp32"), num_sampling_steps=1)
     settings = generate_module.default_clip_settings(
         "1.2", image_size=(32, 32), num_frames=17, long_video=None
     )

@@ -27,10 +27,15 @@ from workflow_graphs import (
     write_input_file,
 )
 
+from sora_core.demo import embedded
+from sora_core.demo.analysis import read_clip
+from sora_core.demo.shapes import parse_caption
+
 spec_module = pack_module("spec")
 values = pack_module("values")
 paths = pack_module("paths")
 sampling = pack_module("sampling")
+paths = pack_module("paths")
 PACK_NODES = {node.node_id: node for node in pack_module("catalog").SPECS}
 DEFINITIONS = core_definitions()
 USES = {
@@ -44,10 +49,14 @@ USES = {
     "train_lora",
     "pixart_text_to_image",
     "dit_class_to_image",
+    "demo_text_to_video",
+    "demo_image_to_video",
 }
 # Workflows of the other models Open-Sora runs; the rest are Open-Sora 1.2's.
 ZOO = {"pixart_text_to_image", "dit_class_to_image"}
 IMAGES = {"text_to_image", *ZOO}
+# Workflows that run the embedded demo model: they name its files and run as shipped.
+DEMO = {"demo_text_to_video", "demo_image_to_video"}
 # ComfyUI core nodes the workflows may use, with their inputs in 0.3.64 (from /object_info).
 CORE_NODES = {
     "LoadImage": ["image"],
@@ -65,6 +74,11 @@ RELEASE_FILES = {
     "model_name": {"OpenSora-STDiT-v3/", "PixArt-XL-2-512x512.pth", "DiT-XL-2-256x256.pt"},
     "vae_name": {"OpenSora-VAE-v1.2/", "sd-vae-ft-ema/"},
     "t5_name": {"t5xxl_fp16.safetensors", "t5xxl_fp8_e4m3fn.safetensors", "t5-v1_1-xxl/"},
+}
+DEMO_FILES = {
+    "model_name": {paths.EMBEDDED_CHOICES["transformer"]},
+    "vae_name": {paths.EMBEDDED_CHOICES["vae"]},
+    "t5_name": {paths.EMBEDDED_CHOICES["text_encoder"]},
 }
 # Widgets the frontend adds and sends, not in /object_info (the server ignores them).
 FRONTEND_ONLY = {"PreviewAny": ("preview",)}
@@ -155,6 +169,10 @@ def test_canvas_note_says_which_model_files_go_where(name):
     notes = [node for node in read_workflow(name)["nodes"] if node["type"] == "MarkdownNote"]
     assert len(notes) == 1
     text = notes[0]["widgets_values"][0]
+    if name in DEMO:
+        for expected in ("none to add", "`a {colour} {shape} moving {direction} on a", "64x64"):
+            assert expected in text
+        return
     folders = ["models/opensora/", "models/diffusion_models/", "models/vae/"]
     if any(node["type"] == "OpenSoraT5Loader" for node in _nodes(read_workflow(name))):
         folders.append("models/text_encoders/")
@@ -223,7 +241,8 @@ def test_widget_values_are_in_frontend_order_and_in_range(name):
                 )
                 assert value in extra if extra else isinstance(value, str), (node["type"], value)
             else:
-                _check_value(node["type"], slot, value, definition)
+                files = DEMO_FILES if name in DEMO else RELEASE_FILES
+                _check_value(node["type"], slot, value, definition, files)
         if node["type"] in PACK_NODES:
             widgets = {k: v for k, v in _named_widgets(node).items() if k not in RELEASE_FILES}
             assert spec_module.validate_values(PACK_NODES[node["type"]], widgets) is True
@@ -233,11 +252,13 @@ def _controls(definition: dict, name: "str | None") -> bool:
     return name is not None and bool(input_spec(definition, name)[1].get("control_after_generate"))
 
 
-def _check_value(node_type: str, name: str, value, definition: dict) -> None:
+def _check_value(
+    node_type: str, name: str, value, definition: dict, files: dict = RELEASE_FILES
+) -> None:
     kind, options = input_spec(definition, name)
     where = f"{node_type}.{name} = {value!r}"
-    if name in RELEASE_FILES:
-        assert value in RELEASE_FILES[name], where
+    if name in files:
+        assert value in files[name], where
     elif kind == "COMBO" or isinstance(kind, list):
         choices = kind if isinstance(kind, list) else options["options"]
         assert (node_type, name) in UPLOAD_COMBOS or value in choices, where
@@ -251,7 +272,23 @@ def _check_value(node_type: str, name: str, value, definition: dict) -> None:
         assert isinstance(value, str), where
 
 
-@pytest.mark.parametrize("name", sorted(set(WORKFLOWS) - ZOO))
+@pytest.mark.parametrize("name", sorted(DEMO))
+def test_demo_workflows_use_the_demo_models_trained_settings(name):
+    nodes = {node["type"]: _named_widgets(node) for node in _nodes(read_workflow(name))}
+    sampler, config = nodes["OpenSoraSampler"], embedded.embedded_config()
+    assert (sampler["steps"], sampler["cfg"]) == (
+        config["scheduler"]["num_sampling_steps"],
+        config["scheduler"]["cfg_scale"],
+    )
+    assert (sampler["height"], sampler["width"]) == config["image_size"]
+    assert (sampler["num_frames"], sampler["fps"]) == (config["num_frames"], config["fps"])
+    text = nodes["OpenSoraTextEncode"]
+    assert text["aesthetic_score"] == -1.0  # the training captions carry no score
+    parse_caption(text["prompt"])  # a caption of the one form it was trained on
+    assert nodes["OpenSoraT5Loader"]["max_length"] == config["text_encoder"]["model_max_length"]
+
+
+@pytest.mark.parametrize("name", sorted(set(WORKFLOWS) - ZOO - DEMO))
 def test_defaults_are_open_sora_1_2s(name):
     nodes = {node["type"]: _named_widgets(node) for node in _nodes(read_workflow(name))}
     sampler = nodes.get("OpenSoraSampler") or nodes["OpenSoraLongVideo"]
@@ -450,7 +487,21 @@ def tiny_setup(tmp_path_factory, tiny_models_dir):
 SAVED_FRAMES = {"extend_video": 51 + 34, "long_video": 51 + 2 * 34, "text_to_image": 1}
 
 
-@pytest.mark.parametrize("name", WORKFLOWS)
+@pytest.mark.parametrize("name", sorted(DEMO))
+def test_demo_api_twin_runs_as_shipped_with_the_embedded_model(name, tiny_setup, tmp_path):
+    input_dir, loaded = tiny_setup
+    prompt = read_api_twin(name)  # no model swapped in, no size shrunk: as a user runs it
+    core = CoreNodes(input_dir, tmp_path)
+    run_prompt(prompt, core, loaded)
+    (path,) = core.saved
+    video = _load_video(path)
+    assert tuple(video.frames.shape[:3]) == (8, 64, 64) and video.fps == 8
+    scene = parse_caption(prompt["4"]["inputs"]["prompt"])
+    frames = (video.frames.numpy() * 255).round().astype(np.uint8)
+    assert read_clip(frames).colour == scene.colour
+
+
+@pytest.mark.parametrize("name", sorted(set(WORKFLOWS) - DEMO))
 def test_api_twin_runs_on_tiny_models(name, tiny_setup, tmp_path):
     input_dir, loaded = tiny_setup
     prompt = with_tiny_models(read_api_twin(name), ci_sizes=True)

@@ -18,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
+from sora_core.demo import embedded
+
 # Released files as the loaders list them (Hugging Face folders end in "/").
 TRANSFORMER = "OpenSora-STDiT-v3/"
 VAE = "OpenSora-VAE-v1.2/"
@@ -37,6 +39,13 @@ FRAMES = 51
 EXTEND_LATENTS = 5
 EXTEND_OVERLAP = 17
 
+# The embedded demo model, as the loaders list it (shipped inside the pack).
+DEMO_TRANSFORMER = Path(embedded.TRANSFORMER_FILE).name
+DEMO_VAE = Path(embedded.VAE_DIR).name + "/"
+DEMO_TEXT_ENCODER = Path(embedded.TEXT_ENCODER_DIR).name + "/"
+DEMO_STEPS, DEMO_CFG = embedded.NUM_SAMPLING_STEPS, embedded.CFG_SCALE
+DEMO_SIZE, DEMO_FRAMES, DEMO_FPS = 64, 8, 8.0  # as trained (configs/demo/train/demo.py)
+
 MODELS_NOTE = """**Model files** (nothing is downloaded; press **R** after adding files):
 
 - **Load Open-Sora Transformer**: the folder of
@@ -54,6 +63,14 @@ Open-Sora 1.2 defaults: rflow, 30 steps, cfg 7, aesthetic score 6.5, 24 fps.
 Memory: bf16 transformer + VAE and fp16 T5 fit a 24 GB GPU at 240p; set the T5
 loader's device to `cpu` to keep T5 off the GPU."""
 
+
+DEMO_NOTE = """**Model files**: none to add. The demo model ships inside the pack (about
+3 MB, trained by this pack's `opensora-train` on procedural clips of flat shapes). It knows
+5 colours (red, green, blue, yellow, white), 3 shapes (circle, square, triangle), 4
+directions (left, right, up, down) and 2 backgrounds (black, gray), always in the caption
+form `a {colour} {shape} moving {direction} on a {background} background`, at 64x64, 8
+frames. Anything else gives shapeless colour. For real videos use the other workflows
+with Open-Sora's released weights."""
 
 SD_VAE_NOTE = """- **Load Open-Sora VAE**: the folder of
   [stabilityai/sd-vae-ft-ema](https://huggingface.co/stabilityai/sd-vae-ft-ema)
@@ -84,32 +101,43 @@ DIT_NOTE = f"""**Model files** (nothing is downloaded; press **R** after adding 
 No text encoder: the class id is the condition; cfg uses the model's null class."""
 
 
-def _loaders(transformer: str = TRANSFORMER, vae: str = VAE, max_length: int = 300) -> dict:
+def _loaders(
+    transformer: str = TRANSFORMER,
+    vae: str = VAE,
+    text_encoder: str = TEXT_ENCODER,
+    dtype: str = "bf16",
+    max_length: int = 300,
+) -> dict:
     return {
         "1": _node(
             "OpenSoraTransformerLoader",
             "Load Open-Sora Transformer",
             model_name=transformer,
-            dtype="bf16",
+            dtype=dtype,
             attention="auto",
         ),
         "2": _node(
             "OpenSoraVAELoader",
             "Load Open-Sora VAE",
             vae_name=vae,
-            dtype="bf16",
+            dtype=dtype,
             tile_size=0,
             tile_overlap=8,
         ),
         "3": _node(
             "OpenSoraT5Loader",
             "Load Open-Sora T5 Text Encoder",
-            t5_name=TEXT_ENCODER,
+            t5_name=text_encoder,
             dtype="default",
             device="default",
             max_length=max_length,
         ),
     }
+
+
+def _demo_loaders() -> dict:
+    # fp32: the demo model is small and its CPU runs have no bf16 kernels to gain from
+    return _loaders(DEMO_TRANSFORMER, DEMO_VAE, DEMO_TEXT_ENCODER, "fp32", max_length=16)
 
 
 def _node(class_type: str, title: str, **inputs) -> dict:
@@ -296,6 +324,54 @@ def long_video() -> dict:
     }
 
 
+def _demo_sampler(strategy: "str | None" = None) -> dict:
+    widgets = {
+        **_clip_widgets(num_frames=DEMO_FRAMES),
+        "steps": DEMO_STEPS,
+        "cfg": DEMO_CFG,
+        "width": DEMO_SIZE,
+        "height": DEMO_SIZE,
+        "fps": DEMO_FPS,
+    }
+    links = {"model": ["1", 0], "vae": ["2", 0], "conditioning": ["4", 0]}
+    if strategy is not None:
+        links["mask_strategy"] = [strategy, 0]
+    return _node("OpenSoraSampler", "Open-Sora Sampler", **links, **widgets)
+
+
+def demo_text_to_video() -> dict:
+    # captions were never scored in training: no aesthetic score
+    return {
+        **_demo_loaders(),
+        "4": _text("a red circle moving right on a black background", aesthetic_score=-1.0),
+        "5": _demo_sampler(),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/demo_text_to_video"),
+    }
+
+
+def demo_image_to_video() -> dict:
+    return {
+        **_demo_loaders(),
+        "4": _text("a yellow square moving up on a gray background", aesthetic_score=-1.0),
+        "8": _node(
+            "OpenSoraDemoFrame",
+            "First frame",
+            colour="yellow",
+            shape="square",
+            background="gray",
+            x=0.5,
+            y=0.7,
+            width=DEMO_SIZE,
+            height=DEMO_SIZE,
+        ),
+        "9": _strategy("image-to-video", "Image opens the video", images=["8", 0]),
+        "5": _demo_sampler("9"),
+        "6": _decode(),
+        "7": _save_video(["6", 1], "opensora/demo_image_to_video"),
+    }
+
+
 def text_to_image() -> dict:
     return {
         **_loaders(),
@@ -388,6 +464,8 @@ COLUMNS = {
     "train_lora": [LOADERS, ["17", "18"], SAMPLE, SAVE],
     "pixart_text_to_image": [LOADERS, SAMPLE, SAVE],
     "dit_class_to_image": [["1", "2"], SAMPLE, SAVE],
+    "demo_text_to_video": [LOADERS, SAMPLE, SAVE],
+    "demo_image_to_video": [[*LOADERS, "8"], ["4", "9"], ["5"], SAVE],
 }
 
 WORKFLOWS = {
@@ -474,11 +552,26 @@ WORKFLOWS = {
         "279 = arctic fox, 207 = golden retriever), a 256x256 image, dpm-solver, 20 "
         "steps, cfg 4.",
     ),
+    "demo_text_to_video": (
+        demo_text_to_video,
+        "Demo model: text to video",
+        "Press Run: the embedded demo model makes a 64x64, 8-frame clip of the prompt in a "
+        "few seconds on a CPU. Change the colour, shape, direction or background words.",
+    ),
+    "demo_image_to_video": (
+        demo_image_to_video,
+        "Demo model: image to video",
+        "Press Run: **First frame** draws a shape (or connect any 64x64 IMAGE) and the demo "
+        "model moves it as the prompt says. Keep the prompt's colour and shape those of the "
+        "frame.",
+    ),
 }
 # The model family each workflow runs, and the note on its model files (default: 1.2).
 FAMILIES = {
     "pixart_text_to_image": ("PixArt-α", PIXART_NOTE),
     "dit_class_to_image": ("DiT", DIT_NOTE),
+    "demo_text_to_video": ("Open-Sora 1.2", DEMO_NOTE),
+    "demo_image_to_video": ("Open-Sora 1.2", DEMO_NOTE),
 }
 
 

@@ -29,7 +29,8 @@ def parse_flags(argv: "list[str] | None") -> argparse.Namespace:
 
 
 def extract(argv: "list[str] | None" = None) -> int:
-    from ..checkpoints import build_text_encoder, build_vae
+    from ..training.config import DEFAULTS
+    from ..training.models import build_text_encoder_for_training, build_vae_for_training
 
     flags = parse_flags(argv)
     config = load_config(flags.config)
@@ -39,8 +40,12 @@ def extract(argv: "list[str] | None" = None) -> int:
     seed = flags.seed if flags.seed is not None else int(config.get("seed", 1024))
     settings = {**config, "dataset": {**config["dataset"], "data_path": flags.data_path}}
     loader = build_training_data({**settings, "seed": seed}, shuffle=False, drop_last=False)
-    vae = build_vae(config["vae"]).to(flags.device).eval()
-    text_encoder = build_text_encoder({**config["text_encoder"], "device": flags.device})
+    # the encoders as training would run them (the config's dtype; fp32 on a CPU, where
+    # half-precision convolutions are an order of magnitude slower)
+    settings.setdefault("dtype", DEFAULTS["dtype"])
+    device = torch.device(flags.device)
+    vae = build_vae_for_training(settings, device)
+    text_encoder = build_text_encoder_for_training(settings, device)
     files = extract_features(loader, vae, text_encoder, flags.save_dir, seed)
     skipped = loader.take_skipped()
     print(f"wrote {len(files)} batches to {flags.save_dir} ({len(skipped)} sample(s) skipped)")

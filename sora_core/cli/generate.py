@@ -17,11 +17,11 @@ from tqdm.auto import tqdm
 from ..acceleration import apply_acceleration
 from ..acceleration.sequence_parallel import SequenceParallel, local_device
 from ..acceleration.sequence_parallel import from_environment as sequence_parallel_from_environment
+from ..demo.embedded import DEMO_PROMPT, embedded_config
 from ..errors import ConfigError
 from ..geometry import latent_size
 from ..lora import apply_lora_files
 from ..pipeline import encode_prompts, generate_batch, peak_memory, reset_peak_memory
-from ..pipeline.demo import DEMO_CONFIG, DEMO_PROMPT, RANDOM_WEIGHTS_NOTICE, demo_models
 from ..pipeline.loading import load_generation_models
 from ..samplers import GeneratorNoise
 from ..video_io import save_sample
@@ -31,17 +31,21 @@ from .generate_plan import GenerationPlan, plan_generation
 MODEL_SECTIONS = ("model", "vae", "text_encoder", "scheduler")
 
 
-def _shout(message: str) -> None:
-    bar = "!" * 78
-    print(f"{bar}\n{message}\n{bar}", file=sys.stderr)
+def uses_embedded_model(flags) -> bool:
+    """`--demo`, or no config file and no `--ckpt-path`: the embedded demo model runs."""
+    return bool(flags.demo or (flags.config is None and flags.ckpt_path is None))
 
 
 def _demo_config(config: dict, flags) -> dict:
-    """The demo's tiny models with the user's flags (and config file, if any) over the rest."""
-    base = dict(DEMO_CONFIG)
+    """The embedded model's config with the user's flags (and config file, if any) over it."""
+    base = embedded_config()
     if flags.config:
         base.update({key: value for key, value in config.items() if key not in MODEL_SECTIONS})
-        base["scheduler"] = {**DEMO_CONFIG["scheduler"], **config.get("scheduler", {})}
+        base["scheduler"] = {**base["scheduler"], **config.get("scheduler", {})}
+    if flags.resolution is not None or flags.aspect_ratio is not None:
+        # a named size asked for replaces the trained one, square as trained unless asked
+        base.pop("image_size", None)
+        base.setdefault("aspect_ratio", "1:1")
     merged = merge_flags(base, flags)
     if merged.get("prompt") is None and merged.get("prompt_path") is None:
         merged["prompt"] = [DEMO_PROMPT]
@@ -112,13 +116,13 @@ def _block_swap_summary(transformer, plan: GenerationPlan) -> str:
 
 def generate(config: dict, flags) -> int:
     """Check, load, generate, save, summarise a parsed run (errors propagate)."""
-    if flags.demo:
+    demo = uses_embedded_model(flags)
+    if demo:
         config = _demo_config(config, flags)
-        _shout(RANDOM_WEIGHTS_NOTICE)
-    plan = plan_generation(config, demo=flags.demo)
+    plan = plan_generation(config)
     plan, parallel = _join_processes(plan)
     try:
-        return _generate(plan, flags, parallel)
+        return _generate(plan, demo, parallel)
     finally:
         if parallel is not None:
             torch.distributed.destroy_process_group()
@@ -139,20 +143,14 @@ def _join_processes(plan: GenerationPlan) -> "tuple[GenerationPlan, SequencePara
     return replace(plan, placement=placement), parallel
 
 
-def _generate(plan: GenerationPlan, flags, parallel: "SequenceParallel | None") -> int:
+def _generate(plan: GenerationPlan, demo: bool, parallel: "SequenceParallel | None") -> int:
     started = time.perf_counter()
     reset_peak_memory(plan.placement)
-    if flags.demo:
-        if plan.placement.device.type == "cpu":
-            # Toy-sized tensors: thread hand-offs cost more than they give (40 s instead
-            # of 1.5 s for the demo on a busy 2-core machine).
-            torch.set_num_threads(1)
-        models = demo_models(plan.models, plan.placement)
-    else:
-        size = latent_size(
-            [plan.clip.num_frames, *plan.clip.image_size], plan.models["vae"]["type"]
-        )
-        models = load_generation_models(plan.models, plan.placement, size)
+    if demo and plan.placement.device.type == "cpu":
+        # Toy-sized tensors: thread hand-offs cost more than they give on a busy CPU.
+        torch.set_num_threads(1)
+    size = latent_size([plan.clip.num_frames, *plan.clip.image_size], plan.models["vae"]["type"])
+    models = load_generation_models(plan.models, plan.placement, size)
     apply_lora_files(models.transformer, plan.loras)
     apply_acceleration(models, plan.acceleration)
     first = parallel is None or parallel.rank == 0  # the process that writes and reports
@@ -171,6 +169,6 @@ def _generate(plan: GenerationPlan, flags, parallel: "SequenceParallel | None") 
         f"{peak_memory(plan.placement)}); {_sampling_summary(models.step_cache)}"
         + _block_swap_summary(models.transformer, plan)
         + (f"; sequence parallel over {parallel.size} processes" if parallel else "")
-        + (" [demo: random weights]" if flags.demo else "")
+        + (" [embedded demo model]" if demo else "")
     )
     return 0

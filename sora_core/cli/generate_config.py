@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--demo",
         action="store_true",
-        help="run with tiny randomly initialised models (no weights needed)",
+        help="run the embedded demo model (the default without a config file or --ckpt-path)",
     )
     return parser
 

@@ -15,7 +15,12 @@ from pathlib import Path
 import torch
 
 from ..acceleration import Acceleration
-from ..conditioning import LongVideoSettings, load_references, parse_mask_strategy
+from ..conditioning import (
+    LongVideoSettings,
+    frame_bookkeeping,
+    load_references,
+    parse_mask_strategy,
+)
 from ..conditioning.apply import plan_conditions
 from ..errors import (
     CheckpointError,
@@ -164,7 +169,7 @@ def _long_video(config: dict, release: str) -> LongVideoSettings:
         condition_frame_length=int(config.get("condition_frame_length", 5)),
         condition_frame_edit=float(config.get("condition_frame_edit") or 0.0),
         align=config.get("align"),
-        release="1.2" if release == "1.2" else "1.1",
+        release=frame_bookkeeping(release, config["vae"]["type"] == "VideoAutoencoderKL"),
     )
 
 
@@ -265,11 +270,8 @@ def _check_model_sections(config: dict) -> str:
     return cls.release
 
 
-def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
-    """Check a merged inference config and lay out the run; no model is loaded.
-
-    `demo`: the models are built at random (no checkpoint paths to resolve).
-    """
+def plan_generation(config: dict) -> GenerationPlan:
+    """Check a merged inference config and lay out the run; no model is loaded."""
     release = _check_model_sections(config)
     vae_type = config["vae"]["type"]
     image_size = _image_size(config)
@@ -327,9 +329,7 @@ def plan_generation(config: dict, demo: bool = False) -> GenerationPlan:
 
     loras = _loras(config)
     fps_for_saving = config.get("save_fps") or fps // (config.get("frame_interval") or 1)
-    models = {section: dict(config[section]) for section in ("model", "vae", "text_encoder")}
-    if not demo:
-        models = resolved_configs(config)
+    models = resolved_configs(config)
     models["scheduler"] = dict(config["scheduler"])
     return GenerationPlan(
         release=release,

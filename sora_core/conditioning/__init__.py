@@ -17,6 +17,7 @@ from .long_video import (
     LongVideoSettings,
     LoopRecord,
     append_generated,
+    frame_bookkeeping,
     generate_long_video,
     stitch_clips,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "LatentVideoCodec",
     "LongVideoResult",
     "LongVideoSettings",
+    "frame_bookkeeping",
     "LoopRecord",
     "MaskStrategy",
     "PLAN_MASK_TYPES",

@@ -27,6 +27,16 @@ NoiseFn = Callable[[int], torch.Tensor]
 VERSIONS = ("1.1", "1.2")
 
 
+def frame_bookkeeping(release: str, per_frame_vae: bool) -> str:
+    """The long-video arithmetic ("1.1" or "1.2") of a transformer release and its VAE.
+
+    It follows the VAE, not the transformer: 1.2's VAE keeps 17-frame chunks, a per-frame
+    VAE (1.0/1.1's, or the embedded demo model's under an STDiT3) keeps one latent frame per
+    pixel frame.
+    """
+    return "1.2" if release == "1.2" and not per_frame_vae else "1.1"
+
+
 @dataclass(frozen=True)
 class LongVideoSettings:
     """`loop`, `condition_frame_length` (latent frames), `condition_frame_edit`, `align`.

@@ -2,12 +2,17 @@
 
     python -m sora_core.demo.build --work build/demo
 
-runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0), the T5 with
-the caption tokenizer (`sora_core.demo.text_encoder`), the per-frame VAE
-(`sora_core.demo.train_vae`), the transformer with `opensora-train configs/demo/train/demo.py`,
-then `export`: the last checkpoint's EMA weights as fp16 safetensors into
-`sora_core/demo/model/` and `provenance.json` beside them (config, seeds, steps, loss
-curves, commit, SHA-256 of the shipped files). Run it from the repository root.
+runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0, 64x64 clips: the
+transformer trains at one size), the T5 with the caption tokenizer
+(`sora_core.demo.text_encoder`), the per-frame VAE (`sora_core.demo.train_vae`), the feature
+cache (`opensora-extract-features configs/demo/train/demo.py`), the transformer on it
+(`opensora-train configs/demo/train/demo_features.py`), then `export`: the last checkpoint's
+EMA weights as fp16 safetensors into `sora_core/demo/model/` and `provenance.json` beside them
+(config, seeds, steps, loss curves, commit, SHA-256 of the shipped files). Run it from the
+repository root.
+
+Everything runs on one CPU thread: the models are so small that a second thread only adds
+hand-offs, and on a busy machine two threads made a training step ten times slower.
 """
 
 import argparse
@@ -34,6 +39,8 @@ from .embedded import (
 from .text_encoder import write_text_encoder
 
 CONFIG = Path("configs/demo/train/demo.py")
+FEATURES_CONFIG = Path("configs/demo/train/demo_features.py")
+VIDEO_SIZES = ((64, 64),)
 DATA_SEED = 0
 NUM_VIDEOS = 3000
 
@@ -58,17 +65,29 @@ def latest_checkpoint(outputs: Path) -> Path:
     return found[-1].parent
 
 
-def export(checkpoint: Path, config_path: Path, record: dict, model_dir: Path = MODEL_DIR) -> Path:
-    """Ship `checkpoint`'s EMA transformer in fp16 and write the provenance record."""
+def export(
+    checkpoint: Path,
+    config_path: Path,
+    data_config_path: Path,
+    record: dict,
+    model_dir: Path = MODEL_DIR,
+) -> Path:
+    """Ship `checkpoint`'s EMA transformer in fp16 and write the provenance record.
+
+    `config_path` trained the transformer; `data_config_path` made its training clips (and
+    gives the size and length the model generates at).
+    """
     weights = read_state_dict(checkpoint / "ema.pt")
     half = {key: value.to(torch.float16).contiguous() for key, value in weights.items()}
+    (model_dir / TRANSFORMER_FILE).parent.mkdir(parents=True, exist_ok=True)
     save_file(half, str(model_dir / TRANSFORMER_FILE))
     log = checkpoint.parent / "log.jsonl"
     losses = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    config = load_config(config_path)
     provenance = {
         "config_file": str(config_path),
-        "config": {**config, "fps": FPS},
+        "config": load_config(config_path),
+        "data_config_file": str(data_config_path),
+        "data_config": {**load_config(data_config_path), "fps": FPS},
         "checkpoint": checkpoint.name,
         "commit": _commit(),
         **record,
@@ -86,30 +105,43 @@ def export(checkpoint: Path, config_path: Path, record: dict, model_dir: Path = 
 def main(argv: "list[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sora_core.demo.build", description=__doc__)
     parser.add_argument("--work", default="build/demo", help="data and training outputs")
-    parser.add_argument("--config", default=str(CONFIG))
+    parser.add_argument("--config", default=str(CONFIG), help="the data/encoder config")
+    parser.add_argument("--train-config", default=str(FEATURES_CONFIG))
     parser.add_argument("--videos", type=int, default=NUM_VIDEOS)
     parser.add_argument("--skip-vae", action="store_true", help="keep the shipped VAE")
     args = parser.parse_args(argv)
     work = Path(args.work)
+    torch.set_num_threads(1)
     started = time.perf_counter()
-    csv_path = write_demo_dataset(work / "data", args.videos, 0, DATA_SEED)
+    csv_path = write_demo_dataset(work / "data", args.videos, 0, DATA_SEED, video_sizes=VIDEO_SIZES)
     write_text_encoder(MODEL_DIR / TEXT_ENCODER_DIR)
     vae_log = work / "vae_log.json"
     if not args.skip_vae:
         train_vae.main(["--log", str(vae_log)])
-    from ..cli import train_main
+    from ..cli import extract_features_main, train_main
 
-    outputs = work / "outputs"
-    code = train_main([args.config, "--data-path", str(csv_path), "--outputs", str(outputs)])
+    features, outputs = work / "features", work / "outputs"
+    code = extract_features_main(
+        [args.config, "--data-path", str(csv_path), "--save-dir", str(features), "--device", "cpu"]
+    ) or train_main([args.train_config, "--data-path", str(features), "--outputs", str(outputs)])
     if code:
         return code
     record = {
-        "data": {"seed": DATA_SEED, "videos": args.videos, "images": 0},
+        "data": {
+            "seed": DATA_SEED,
+            "videos": args.videos,
+            "images": 0,
+            "sizes": VIDEO_SIZES,
+            "features": str(features),
+        },
+        "threads": torch.get_num_threads(),
         "command": " ".join(["python -m sora_core.demo.build", *(argv or sys.argv[1:])]),
         "seconds": round(time.perf_counter() - started),
         "vae_log": json.loads(vae_log.read_text()) if vae_log.exists() else None,
     }
-    print(f"provenance -> {export(latest_checkpoint(outputs), Path(args.config), record)}")
+    checkpoint = latest_checkpoint(outputs)
+    target = export(checkpoint, Path(args.train_config), Path(args.config), record)
+    print(f"provenance -> {target}")
     return 0
 
 

@@ -149,12 +149,29 @@ def render_clip(
             )
         low = MARGIN + size / 2 + (travel if step < 0 else 0)
         start.append(low + rng.uniform(0, room))
-    colour = np.array(COLOURS[scene.colour], np.float32)
-    background = np.array(BACKGROUNDS[scene.background], np.float32)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for t in range(num_frames):
         centre_x = start[0] + step_x * SPEED * side * t
         centre_y = start[1] + step_y * SPEED * side * t
-        alpha = shape_coverage(scene.shape, centre_x, centre_y, size, height, width)[..., None]
-        frames[t] = np.rint(alpha * colour + (1 - alpha) * background).astype(np.uint8)
+        frames[t] = render_frame(
+            scene.colour, scene.shape, scene.background, centre_x, centre_y, height, width
+        )
     return frames
+
+
+def render_frame(
+    colour: str,
+    shape: str,
+    background: str,
+    centre_x: float,
+    centre_y: float,
+    height: int,
+    width: int,
+) -> np.ndarray:
+    """[H, W, 3] uint8: one `colour` `shape` centred at (`centre_x`, `centre_y`) pixels on
+    `background`, at the size a clip of this frame size shows it."""
+    size = SHAPE_SIZE * min(height, width)
+    rgb = np.array(COLOURS[colour], np.float32)
+    back = np.array(BACKGROUNDS[background], np.float32)
+    alpha = shape_coverage(shape, centre_x, centre_y, size, height, width)[..., None]
+    return np.rint(alpha * rgb + (1 - alpha) * back).astype(np.uint8)

@@ -2,8 +2,10 @@
 
 `opensora-train` trains the diffusion transformer with a frozen VAE, as Open-Sora's
 `scripts/train.py` does (Open-Sora trains its VAEs with a separate script), so the demo's
-VAE gets this short loop: reconstruction (MSE) plus a small KL term, on 32x32 crops of
-frames drawn from the training combinations (the network is convolutional). The result is
+VAE gets this short loop: reconstruction (MSE) plus a small KL term, on 64x64 crops of
+frames drawn from the training combinations (the size the demo generates at: the mid-block's
+attention and the group norms see whole frames, as they will when generating), with a
+cosine learning-rate decay so the last weights are not a noisy step. The result is
 rescaled so its latents have the standard deviation SD's scaling factor (0.18215) expects,
 then saved as a diffusers-style folder (`config.json` + fp16 weights) that every loader
 reads without extra settings.
@@ -36,12 +38,13 @@ VAE_ARCHITECTURE = {
     "norm_num_groups": 8,
     "latent_channels": 4,
 }
-STEPS = 600
-BATCH_SIZE = 12
+STEPS = 2500
+BATCH_SIZE = 6
 LEARNING_RATE = 2e-3
-KL_WEIGHT = 1e-4
+FINAL_LEARNING_RATE = 5e-5
+KL_WEIGHT = 1e-5
 SEED = 0
-CROP = 32
+CROP = 64
 
 
 def render_batch(rng: np.random.Generator, batch_size: int) -> torch.Tensor:
@@ -73,6 +76,7 @@ def train_vae(steps: int = STEPS, seed: int = SEED, log=print) -> "tuple[torch.n
     module = build_vae({"type": "VideoAutoencoderKL", "autoencoder": VAE_ARCHITECTURE}).module
     module.train().requires_grad_(True)
     optimizer = torch.optim.AdamW(module.parameters(), lr=LEARNING_RATE, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps, FINAL_LEARNING_RATE)
     rng = np.random.default_rng([seed, 1])
     generator = torch.Generator().manual_seed(seed)
     losses = []
@@ -88,6 +92,7 @@ def train_vae(steps: int = STEPS, seed: int = SEED, log=print) -> "tuple[torch.n
         optimizer.zero_grad(set_to_none=True)
         (mse + KL_WEIGHT * kl).backward()
         optimizer.step()
+        schedule.step()
         losses.append(round(mse.item(), 6))
         if step % 50 == 0 or step == steps - 1:
             log(
@@ -105,6 +110,7 @@ def train_vae(steps: int = STEPS, seed: int = SEED, log=print) -> "tuple[torch.n
         "batch_size": BATCH_SIZE,
         "crop": CROP,
         "lr": LEARNING_RATE,
+        "final_lr": FINAL_LEARNING_RATE,
         "kl_weight": KL_WEIGHT,
         "latent_std_before_rescale": latent_std,
         "mse": losses,
