@@ -18,6 +18,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from vae_helpers import tiny_v12_config  # noqa: E402
+
 from sora_core.acceleration import StepCache, calibrate  # noqa: E402
 from sora_core.checkpoints import build_model, build_vae  # noqa: E402
 from sora_core.pipeline import (  # noqa: E402
@@ -33,30 +36,7 @@ TEXT_TOKENS = 300
 # an untrained model (the trained embedded model is timed by bench_generate.py).
 TOY_TRANSFORMER = {"type": "STDiT3", "depth": 2, "hidden_size": 64, "num_heads": 4,
                    "caption_channels": 32, "model_max_length": TEXT_TOKENS}  # fmt: skip
-TOY_VAE = {
-    "type": "VideoAutoencoderPipeline",
-    "vae_2d": {
-        "type": "VideoAutoencoderKL",
-        "micro_batch_size": 4,
-        "autoencoder": {
-            "block_out_channels": [8, 8, 16, 16],
-            "down_block_types": ["DownEncoderBlock2D"] * 4,
-            "up_block_types": ["UpDecoderBlock2D"] * 4,
-            "layers_per_block": 1,
-            "norm_num_groups": 4,
-            "latent_channels": 4,
-        },
-    },
-    "vae_temporal": {
-        "type": "VAE_Temporal",
-        "filters": 4,
-        "num_res_blocks": 1,
-        "channel_multipliers": [1, 2, 2, 4],
-        "temporal_downsample": [False, True, True],
-        "num_groups": 2,
-    },
-    "micro_frame_size": 17,
-}
+TOY_VAE = tiny_v12_config()  # the VAE tests' toy, shaped like the 1.2 release
 
 
 def psnr(video: torch.Tensor, reference: torch.Tensor) -> float:

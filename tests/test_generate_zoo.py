@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_models import TINY_IMAGE_MODEL as TINY
 from tiny_models import write_release_file
+from vae_helpers import tiny_sd_config
 
 from golden import fixtures_dir
 from sora_core.checkpoints import build_model
@@ -78,19 +79,7 @@ prompt = ["a fox"]
 """,
 }
 
-# a 4-channel SD-style VAE at toy widths
-TINY_VAE = {
-    "type": "VideoAutoencoderKL",
-    "micro_batch_size": 4,
-    "autoencoder": {
-        "block_out_channels": [8, 8, 16, 16],
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "layers_per_block": 1,
-        "norm_num_groups": 4,
-        "latent_channels": 4,
-    },
-}
+TINY_VAE = tiny_sd_config(micro_batch_size=4)  # a 4-channel SD-style VAE at toy widths
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_CONFIGS))
