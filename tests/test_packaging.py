@@ -130,3 +130,14 @@ def test_comfy_node_pack_ships_the_pack_and_leaves_out_development_files():
     assert all("/" not in name and "*" not in name for name in ignored)
     assert _top_level_names() - ignored == PACK_CONTENTS
     assert {"tests", "benchmarks", "tools", ".ci"} <= ignored
+
+
+def test_a_wheel_ships_every_file_of_the_embedded_demo_model():
+    """A non-editable `pip install` keeps only the package data declared in pyproject.toml."""
+    from sora_core.demo.embedded import MODEL_DIR, PROVENANCE, shipped_files
+
+    package = MODEL_DIR.parent  # sora_core/demo; setuptools expands the globs as Path.glob
+    globs = PYPROJECT["tool"]["setuptools"]["package-data"]["sora_core.demo"]
+    declared = {path for glob in globs for path in package.glob(glob)}
+    for path in [*shipped_files(), PROVENANCE]:
+        assert path in declared, path.relative_to(package)
