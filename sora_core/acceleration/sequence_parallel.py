@@ -9,17 +9,28 @@ needs every token of a frame, so its queries, keys and values are exchanged all-
 back. After the last block the tokens are gathered, so the step cache, the final layer
 and the sampler see the same full tensors on every process.
 
+Any N works: when N does not divide a frame's S spatial tokens, every frame is padded with
+zero tokens to the next multiple of N before the split (pad, split, gather, unpad, as
+the reference's padded sequence split). The padding sits after each frame's last
+real token, so after the exchange it is the tail of every frame's sequence; spatial
+attention drops it from queries, keys and values (padded tokens never reach a real
+token's output) and the gather after the last block drops it from the tokens. Temporal
+attention, cross-attention and the MLPs compute padded tokens on their own, unseen.
+
 Under `torchrun --nproc_per_node N`, `from_environment` starts the process group
 (gloo on the CPU, NCCL on CUDA).
 """
 
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
-from ..errors import ConfigError, VideoShapeError
+from ..errors import ConfigError
 
 
 class SequenceParallel:
@@ -29,6 +40,8 @@ class SequenceParallel:
         self.group = group
         self.size = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
+        # Zero tokens appended to every frame for the forward in progress (`blocks`).
+        self.padding = 0
 
     # --- the exchanges ------------------------------------------------------------------------
     def split(self, x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -50,12 +63,16 @@ class SequenceParallel:
         return torch.cat(incoming, gather_dim)
 
     def heads_to_tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, h, S/N, d]` (all heads, local tokens) -> `[B, h/N, S, d]`."""
-        return self.all_to_all(x, scatter_dim=1, gather_dim=2)
+        """`[B, h, S'/N, d]` (all heads, local tokens of the padded frame) -> `[B, h/N, S, d]`
+        (the frame's real tokens: the padding, its tail, is dropped)."""
+        frame = self.all_to_all(x, scatter_dim=1, gather_dim=2)
+        return frame[:, :, : frame.shape[2] - self.padding]
 
     def tokens_to_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """`[B, h/N, S, d]` -> `[B, h, S/N, d]` (the inverse of `heads_to_tokens`)."""
-        return self.all_to_all(x, scatter_dim=2, gather_dim=1)
+        """`[B, h/N, S, d]` -> `[B, h, S'/N, d]` (the inverse of `heads_to_tokens`; padded
+        tokens get zeros)."""
+        padded = F.pad(x, (0, 0, 0, self.padding))
+        return self.all_to_all(padded, scatter_dim=2, gather_dim=1)
 
     # --- the model ----------------------------------------------------------------------------
     def install(self, model: torch.nn.Module) -> "SequenceParallel":
@@ -75,22 +92,31 @@ class SequenceParallel:
             block.attn.sequence_parallel = self
         return self
 
+    def padded_spatial(self, spatial: int) -> int:
+        """Spatial tokens per frame after padding to a multiple of the process count."""
+        return -(-spatial // self.size) * self.size
+
+    @contextlib.contextmanager
+    def _padding(self, padding: int) -> Iterator[None]:
+        self.padding = padding
+        try:
+            yield
+        finally:
+            self.padding = 0
+
     def blocks(self, blocks, tokens: torch.Tensor, ctx):
-        """`blocks(tokens, ctx)` on this process's share of every frame's spatial tokens;
-        returns the full tokens `[B, T*S, C]` (gathered)."""
+        """`blocks(tokens, ctx)` on this process's share of every frame's spatial tokens
+        (padded to a multiple of N); returns the full tokens `[B, T*S, C]` (gathered)."""
         batch, _, channels = tokens.shape
-        if ctx.spatial % self.size:
-            raise VideoShapeError(
-                f"sequence parallelism: {ctx.spatial} spatial tokens per frame do not split "
-                f"over {self.size} processes; choose a size whose latent height x width / 4 "
-                f"is a multiple of {self.size}, or another process count"
-            )
+        padded = self.padded_spatial(ctx.spatial)
         grid = tokens.view(batch, ctx.frames, ctx.spatial, channels)
+        grid = F.pad(grid, (0, 0, 0, padded - ctx.spatial))  # [B, T, S', C]
         local = self.split(grid, dim=2)
-        local_ctx = dataclasses.replace(ctx, spatial=ctx.spatial // self.size)
-        out = blocks(local.flatten(1, 2), local_ctx)
+        local_ctx = dataclasses.replace(ctx, spatial=padded // self.size)
+        with self._padding(padded - ctx.spatial):
+            out = blocks(local.flatten(1, 2), local_ctx)
         out = out.view(batch, ctx.frames, local_ctx.spatial, channels)
-        return self.gather(out, dim=2).flatten(1, 2)
+        return self.gather(out, dim=2)[:, :, : ctx.spatial].flatten(1, 2)
 
 
 def world_size_from_environment() -> int:
