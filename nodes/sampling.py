@@ -426,7 +426,7 @@ def check_sampling_inputs(
     resolution=None, aspect_ratio=None, width=None, height=None, **_
 ) -> "bool | str":
     """Explicit sizes given as a pair of multiples of 16, or a ratio the resolution's table has
-    (combo values are `check_widgets`')."""
+    (combo values are checked by `validate_values`)."""
     if width is not None and height is not None:
         if bool(width) != bool(height):
             return "width/height: give both or leave both 0 (use resolution and aspect_ratio)"

@@ -8,6 +8,7 @@ which 0.3.64 leaves to V3 nodes, then VIDEO inputs to frames, the declared funct
 frames to VIDEO outputs). No state lives on the classes.
 """
 
+import dataclasses
 import inspect
 from fractions import Fraction
 
@@ -30,37 +31,35 @@ from .spec import (
 )
 from .values import VideoFrames
 
-_SOCKETS = {IMAGE: io.Image, LATENT: io.Latent, VIDEO: io.Video, STRING: io.String}
-_SOCKETS.update({name: io.Custom(name) for name in CUSTOM_TYPES})
+_TYPES = {
+    INT: io.Int,
+    FLOAT: io.Float,
+    STRING: io.String,
+    BOOLEAN: io.Boolean,
+    COMBO: io.Combo,
+    IMAGE: io.Image,
+    LATENT: io.Latent,
+    VIDEO: io.Video,
+    **{name: io.Custom(name) for name in CUSTOM_TYPES},
+}
+# `Input` fields that are ComfyUI's own arguments under the same name (the rest are the
+# pack's: `options` is read through `choices()`, `absent` and `legacy` serve validation).
+_PASSED = ("tooltip", "default", "min", "max", "step", "multiline", "optional")
+_PASSED += ("control_after_generate", "display_name")
+_UNSET = {field.name: field.default for field in dataclasses.fields(Input)}
 
 
 def _input(item: Input):
-    common = {"tooltip": item.tooltip, "optional": item.optional}
-    if item.display_name:
-        common["display_name"] = item.display_name
-    if item.type == INT:
-        return io.Int.Input(
-            item.name,
-            default=item.default,
-            min=item.min,
-            max=item.max,
-            step=item.step,
-            control_after_generate=item.control_after_generate or None,
-            **common,
-        )
-    if item.type == FLOAT:
-        return io.Float.Input(
-            item.name, default=item.default, min=item.min, max=item.max, step=item.step, **common
-        )
-    if item.type == STRING:
-        return io.String.Input(item.name, default=item.default, multiline=item.multiline, **common)
-    if item.type == BOOLEAN:
-        return io.Boolean.Input(item.name, default=item.default, **common)
+    """ComfyUI's input for a declaration: only the fields the declaration sets are passed."""
+    given = {name: getattr(item, name) for name in _PASSED}
+    arguments = {name: value for name, value in given.items() if value != _UNSET[name]}
     if item.type == COMBO:
+        # A saved default no longer offered (a model list) falls back to the first entry.
         choices = item.choices()
-        default = item.default if item.default in choices else (choices[0] if choices else None)
-        return io.Combo.Input(item.name, options=choices, default=default, **common)
-    return _SOCKETS[item.type].Input(item.name, **common)
+        if item.default not in choices:
+            arguments["default"] = choices[0] if choices else None
+        arguments["options"] = choices
+    return _TYPES[item.type].Input(item.name, **arguments)
 
 
 def _from_comfy(spec: NodeSpec, inputs: dict) -> dict:
@@ -92,7 +91,7 @@ def make_node(spec: NodeSpec) -> "type[io.ComfyNode]":
             description=spec.description,
             inputs=[_input(item) for item in spec.inputs],
             outputs=[
-                _SOCKETS[output.type].Output(display_name=output.name, tooltip=output.tooltip)
+                _TYPES[output.type].Output(display_name=output.name, tooltip=output.tooltip)
                 for output in spec.outputs
             ],
             is_output_node=spec.output_node,

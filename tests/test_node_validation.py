@@ -8,6 +8,7 @@ other rule runs when the node starts (`check_before_execute`), once.
 """
 
 import pytest
+from node_rules import node_input, schema_problems
 from pack_loader import pack_module
 
 from sora_core.errors import ConfigError
@@ -53,7 +54,7 @@ def no_models(tmp_path):
 @pytest.mark.parametrize("node", SPECS, ids=lambda node: node.node_id)
 def test_validate_inputs_names_at_most_one_input(node):
     assert len(spec_module.validated_names(node)) <= 1
-    assert spec_module.schema_problems(node) == []
+    assert schema_problems(node) == []
 
 
 # (node, bad values, the input the one message must stand under, text it must hold)
@@ -160,8 +161,8 @@ def test_aspect_labels_say_the_shape_of_every_size_they_give():
     from sora_core.aspect_tables import ASPECT_RATIOS
 
     sampler = NODES["OpenSoraSampler"]
-    labels = sampler.input("aspect_ratio").choices()
-    assert sampler.input("aspect_ratio").default == "16:9 landscape (H:W 9:16)"
+    labels = node_input(sampler, "aspect_ratio").choices()
+    assert node_input(sampler, "aspect_ratio").default == "16:9 landscape (H:W 9:16)"
     for label in labels:
         width, height = map(int, label.split()[0].split(":"))
         for resolution in ASPECT_RATIOS:
