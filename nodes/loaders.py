@@ -41,11 +41,12 @@ def load_transformer(
     return (LoadedTransformer(model_name, model.release, managed, trained_sampler_settings(path)),)
 
 
-def load_vae(vae_name: str, dtype: str, tile_size: int, tile_overlap: int = 0) -> tuple:
+def load_vae(vae_name: str, dtype: str, tile_size: int) -> tuple:
     """Load an SD VAE (1.0/1.1) or the 1.2 VAE; tile_size 0 decodes whole frames.
 
-    `tile_overlap` is deprecated and ignored: tiles are exact. The widget stays so that
-    saved workflows, which store widget values by position, keep loading."""
+    Tiles are exact, so the former `tile_overlap` widget is gone. It was the node's last
+    widget: workflows saved with it carry one trailing value, which the frontend leaves
+    unused, and API prompts an input that ComfyUI drops (it passes declared inputs only)."""
     from sora_core.checkpoints import load_vae as load
 
     path = resolve_model("vae", vae_name)
@@ -166,16 +167,6 @@ VAE_LOADER = NodeSpec(
             default=0,
             min=0,
             max=512,
-            step=1,
-        ),
-        Input(
-            "tile_overlap",
-            INT,
-            "Deprecated, ignored: tiles are exact (each reads its receptive-field halo and "
-            "whole-frame norm statistics). Kept so that saved workflows load.",
-            default=8,
-            min=0,
-            max=256,
             step=1,
         ),
     ),

@@ -43,7 +43,7 @@ def models_dir(tiny_models_dir):
 @pytest.fixture(scope="module")
 def models(models_dir):
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
-    (vae,) = loaders.load_vae(VAE, "default", 0, 8)
+    (vae,) = loaders.load_vae(VAE, "default", 0)
     (t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)
     conditioning = text_encode.encode_prompt(t5, "a red fox", "1.2", 6.5, -1.0, "none")[0]
     return model, vae, conditioning

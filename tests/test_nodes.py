@@ -17,7 +17,6 @@ from golden import PROJECT_ROOT
 from sora_core.acceleration.compile import transformer_blocks
 from sora_core.demo import embedded
 from sora_core.errors import VideoShapeError
-from sora_core.vae import Tiling
 
 spec_module = pack_module("spec")
 SPECS = pack_module("catalog").SPECS
@@ -110,7 +109,7 @@ def _node(node_id: str):
         ("OpenSoraSampler", {"sampler_name": "euler"}, "sampler_name:"),
         ("OpenSoraSampler", {"width": 32, "height": 0}, "width/height:"),
         ("OpenSoraSampler", {"width": 40, "height": 32}, "width:"),
-        ("OpenSoraVAELoader", {"tile_size": 1, "tile_overlap": 0}, "tile_size:"),
+        ("OpenSoraVAELoader", {"tile_size": 1}, "tile_size:"),
         ("OpenSoraMaskStrategy", {"raw_strategy": "0,x"}, "raw_strategy:"),
         ("OpenSoraMaskStrategy", {"preset": "edit", "edit_ratio": 0.0}, "edit_ratio:"),
         (
@@ -171,20 +170,6 @@ def pack_errors():
     return sora_core.errors
 
 
-def test_deprecated_tile_overlap_still_loads_from_old_workflows_and_changes_nothing(
-    tiny_models_dir,
-):
-    # Saved workflows store widget values by position, so the widget stays; any value that
-    # older versions stored (even one they refused) loads, and the tiling ignores it.
-    loader = _node("OpenSoraVAELoader")
-    assert [item.name for item in loader.inputs][-1] == "tile_overlap"
-    old = {"vae_name": VAE, "dtype": "default", "tile_size": 4, "tile_overlap": 8}
-    assert spec_module.validate_values(loader, old) is True
-    (with_overlap,) = loaders.load_vae(**old)
-    (without,) = loaders.load_vae(VAE, "default", 4)
-    assert with_overlap.vae.tiling == without.vae.tiling == Tiling(4)
-
-
 # --- running the nodes on tiny models -----------------------------------------------------
 def test_the_transformer_loader_compiles_blocks_and_accepts_a_block_swap(tiny_models_dir):
     (plain,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
@@ -198,7 +183,7 @@ def test_the_transformer_loader_compiles_blocks_and_accepts_a_block_swap(tiny_mo
 @pytest.fixture(scope="module")
 def models(tiny_models_dir):
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
-    (vae,) = loaders.load_vae(VAE, "default", 0, 8)
+    (vae,) = loaders.load_vae(VAE, "default", 0)
     (t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)
     return model, vae, t5
 

@@ -79,7 +79,7 @@ def models(comfy_dirs):
 
 def _loaded():
     (model,) = loaders.load_transformer(TRANSFORMER, "fp32", "sdpa")
-    (vae,) = loaders.load_vae(VAE, "default", 0, 8)
+    (vae,) = loaders.load_vae(VAE, "default", 0)
     (t5,) = loaders.load_text_encoder(TEXT_ENCODER, "fp32", "default", 300)
     return model, vae, t5
 

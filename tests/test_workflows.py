@@ -462,7 +462,10 @@ def run_prompt(prompt: dict, core: CoreNodes, loaded: dict) -> None:
         if spec is None:
             results[node_id] = getattr(core, node["class_type"])(**inputs)
             continue
-        widgets = {k: v for k, v in node["inputs"].items() if not isinstance(v, list)}
+        # ComfyUI passes a node only the inputs it declares (an older prompt's extra is dropped).
+        declared = {item.name for item in spec.inputs}
+        inputs = {key: value for key, value in inputs.items() if key in declared}
+        widgets = {k: v for k, v in inputs.items() if not isinstance(node["inputs"][k], list)}
         assert spec_module.validate_values(spec, widgets) is True
         for item in spec.inputs:  # the V3 adapter hands frames, not VIDEO objects, to nodes
             if item.type == spec_module.VIDEO and inputs.get(item.name) is not None:
@@ -527,3 +530,19 @@ def test_api_twin_runs_on_tiny_models(name, tiny_setup, tmp_path):
     assert video.frames.shape[0] == SAVED_FRAMES.get(name, 51) and video.fps == 24
     size = (144, 256) if name == "extend_video" else (32, 32)  # extension: the original's size
     assert tuple(video.frames.shape[1:3]) == size
+
+
+def test_workflows_saved_with_the_removed_tile_overlap_widget_load_and_run(tiny_setup, tmp_path):
+    # tile_overlap was the VAE loader's last widget: an older UI file has one trailing value
+    # (unused, as the frontend leaves it), an older API prompt one input ComfyUI drops.
+    old = read_workflow("text_to_image")
+    (loader,) = [node for node in old["nodes"] if node["type"] == "OpenSoraVAELoader"]
+    loader["widgets_values"].append(8)
+    assert ui_to_api(old, DEFINITIONS) == ui_to_api(read_workflow("text_to_image"), DEFINITIONS)
+    prompt = with_tiny_models(read_api_twin("text_to_image"), ci_sizes=True)
+    (vae_node,) = [node for node in prompt.values() if node["class_type"] == "OpenSoraVAELoader"]
+    vae_node["inputs"]["tile_overlap"] = 8
+    core = CoreNodes(tiny_setup[0], tmp_path)
+    run_prompt(prompt, core, tiny_setup[1])
+    (path,) = core.saved
+    assert Image.open(path).size == (32, 32)

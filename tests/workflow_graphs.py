@@ -104,11 +104,10 @@ def ui_to_api(workflow: dict, definitions: dict) -> dict:
             raise ValueError(f"node {node['id']} is muted or bypassed")
         definition = definitions[node["type"]]
         slots = widget_slots(definition)
-        inputs = {
-            name: value
-            for name, value in zip(slots, node.get("widgets_values") or [], strict=True)
-            if name is not None
-        }
+        # Values past the last widget (one removed since the file was saved, such as the VAE
+        # loader's tile_overlap) are left unused, as the frontend leaves them.
+        stored = (node.get("widgets_values") or [])[: len(slots)]
+        inputs = {name: value for name, value in zip(slots, stored, strict=True) if name}
         for socket in node.get("inputs", []):
             if socket.get("link") is not None:
                 _, origin, slot, *_ = links[socket["link"]]
@@ -127,7 +126,8 @@ def with_tiny_models(prompt: dict, ci_sizes: bool = False) -> dict:
     prompt = copy.deepcopy(prompt)
     for node in prompt.values():
         inputs = node["inputs"]
-        inputs.update({key: TINY_MODELS[key][inputs[key]] for key in TINY_MODELS if key in inputs})
+        for key in TINY_MODELS.keys() & inputs.keys():  # the demo model's files stay
+            inputs[key] = TINY_MODELS[key].get(inputs[key], inputs[key])
         if node["class_type"] == "OpenSoraTrain":
             inputs.update(TINY_TRAINING)
         if ci_sizes and node["class_type"] in SAMPLING_NODES:
@@ -145,7 +145,8 @@ def ui_with_tiny_models(workflow: dict, definitions: dict) -> dict:
         for key, stand_ins in TINY_MODELS.items():
             if key in slots:
                 values = node["widgets_values"]
-                values[slots.index(key)] = stand_ins[values[slots.index(key)]]
+                index = slots.index(key)
+                values[index] = stand_ins.get(values[index], values[index])
         if node["type"] == "OpenSoraTrain":
             for key, value in TINY_TRAINING.items():
                 node["widgets_values"][slots.index(key)] = value

@@ -122,7 +122,6 @@ def _loaders(
             vae_name=vae,
             dtype=dtype,
             tile_size=0,
-            tile_overlap=8,
         ),
         "3": _node(
             "OpenSoraT5Loader",

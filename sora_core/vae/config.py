@@ -3,7 +3,8 @@
 Keys keep the reference's names. Keys that only steer hub downloads (`cache_dir`,
 `local_files_only`, `force_huggingface`) are accepted and have no effect: nothing is ever
 downloaded. Our own additions: `autoencoder` (a diffusers `AutoencoderKL` config dict, in
-place of a hub download), `tile_size` and `tile_overlap`.
+place of a hub download) and `tile_size` (`tile_overlap`, from the former blended tiling,
+is accepted and ignored so that older configs load).
 """
 
 from dataclasses import dataclass, field
