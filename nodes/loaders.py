@@ -99,7 +99,7 @@ TRANSFORMER_LOADER = NodeSpec(
     description="Loads an Open-Sora STDiT (1.0), STDiT2 (1.1) or STDiT3 (1.2) transformer, or "
     "one of the other models Open-Sora runs (DiT, PixArt-α/Σ, as released: DiT-XL-2-256x256.pt, "
     "PixArt-XL-2-512x512.pth, ...), from models/opensora or models/diffusion_models: a single "
-    "file or a Hugging Face folder. The model and version are detected from the weights.",
+    "file or a Hugging Face folder. The model and its release are detected from the weights.",
     inputs=(
         Input(
             "model_name",
@@ -139,7 +139,7 @@ TRANSFORMER_LOADER = NodeSpec(
             optional=True,
         ),
     ),
-    outputs=(Output(MODEL, "model", "The transformer, with its detected Open-Sora version."),),
+    outputs=(Output(MODEL, "model", "The transformer, with its detected Open-Sora release."),),
     execute=load_transformer,
     checked_early="model_name",
 )

@@ -244,7 +244,7 @@ def build(preset, images=None, video=None, previous=None, **widgets):
     )
 
 
-def test_loaders_detect_versions_and_text_encode_keeps_one_encoding_per_loop(models, conditioning):
+def test_loaders_detect_releases_and_text_encode_keeps_one_encoding_per_loop(models, conditioning):
     model, vae, _ = models
     assert model.release == "1.2"
     assert vae.vae.out_channels == 4

@@ -286,9 +286,9 @@ def test_shape_mismatch_is_named(stdit3_file, tmp_path):
         load_transformer(tmp_path / "bad.safetensors")
 
 
-def test_wrong_version_request_is_refused(stdit3_file):
+def test_wrong_release_request_is_refused(stdit3_file):
     path, _ = stdit3_file
-    with pytest.raises(CheckpointError, match="Open-Sora 1.2 transformer.*version 1.1"):
+    with pytest.raises(CheckpointError, match="Open-Sora 1.2 transformer.*release 1.1"):
         load_transformer(path, config={"type": "STDiT2-XL/2"})
 
 

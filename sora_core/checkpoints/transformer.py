@@ -1,4 +1,4 @@
-"""Load any Open-Sora transformer checkpoint: detect the version and configuration from the
+"""Load any Open-Sora transformer checkpoint: detect the release and configuration from the
 tensors, build on the meta device and load with `assign`, so weights exist once in memory.
 
 Formats: Hugging Face folders (`config.json` + `model.safetensors`, sharded or not), single
@@ -21,7 +21,7 @@ from .sincos_tables import coordinate_scale, table_grid
 
 WRAPPER_KEYS = ("ema", "state_dict", "model", "module", "ema_state_dict")
 KEY_PREFIXES = ("module.", "model.", "_orig_mod.")
-VERSION_TYPES = {"1.0": "STDiT", "1.1": "STDiT2", "1.2": "STDiT3"}
+RELEASE_TYPES = {"1.0": "STDiT", "1.1": "STDiT2", "1.2": "STDiT3"}
 # 1.0 files without their position tables fall back to the 16x256x256 release config.
 STDIT_RELEASE_SIZE = {"input_size": (16, 32, 32), "space_scale": 0.5, "time_scale": 1.0}
 RELEASE_HEAD_DIM = 72  # every released model (XL/2: 1152/16, 3B/2: 1872/26)
@@ -69,7 +69,7 @@ def _family_error(state: dict, where: str) -> "str | None":
     return None
 
 
-def detect_version(state: dict, where: str = "checkpoint") -> str:
+def detect_release(state: dict, where: str = "checkpoint") -> str:
     """Open-Sora release of a transformer state dict: "1.0", "1.1" or "1.2"."""
     family = _family_error(state, where)
     if family:
@@ -107,11 +107,11 @@ def _stdit_size(state: dict, hidden: int, patch: tuple) -> dict:
     }
 
 
-def detect_config(state: dict, version: str) -> dict:
+def detect_config(state: dict, release: str) -> dict:
     """Constructor arguments implied by the tensors' names and shapes."""
     hidden, in_channels, *patch = state["x_embedder.proj.weight"].shape
     patch = tuple(patch)
-    prefix = "spatial_blocks" if version == "1.2" else "blocks"
+    prefix = "spatial_blocks" if release == "1.2" else "blocks"
     indices = {int(k.split(".")[1]) for k in state if k.startswith(prefix + ".")}
     out_channels = state["final_layer.linear.weight"].shape[0] // math.prod(patch)
     if out_channels not in (in_channels, 2 * in_channels):
@@ -140,12 +140,12 @@ def detect_config(state: dict, version: str) -> dict:
             RELEASE_HEAD_DIM if hidden % RELEASE_HEAD_DIM == 0 else hidden // SMALL_MODEL_HEADS
         )
     config["num_heads"] = hidden // head_dim
-    if version == "1.0":
+    if release == "1.0":
         config.update(_stdit_size(state, hidden, patch))
     else:
         config["qk_norm"] = q_norm is not None
         config["input_sq_size"] = 512  # every 1.1/1.2 release; not stored in the weights
-    if version == "1.1":
+    if release == "1.1":
         config["qk_norm_legacy"] = True  # 1.1 weights were trained with RoPE before RMSNorm
     return config
 
@@ -220,7 +220,7 @@ def detect_model(state: dict, where: str = "checkpoint") -> str:
         image_model = dit_pixart.detect_family(state)
         if image_model is not None:
             return image_model
-    return VERSION_TYPES[detect_version(state, where)]
+    return RELEASE_TYPES[detect_release(state, where)]
 
 
 def _requested_class(detected: str, overrides: dict, where: str):
@@ -228,19 +228,19 @@ def _requested_class(detected: str, overrides: dict, where: str):
     from ..models import MODEL_CLASSES, model_class
 
     type_name = overrides.pop("type", None)
-    version = overrides.pop("version", None)
+    release = overrides.pop("release", None)
     cls, preset = model_class(type_name) if type_name else (MODEL_CLASSES[detected], {})
-    stdit = detected in VERSION_TYPES.values()
+    stdit = detected in RELEASE_TYPES.values()
     stored = MODEL_CLASSES[detected].release
-    if stdit and version is not None and str(version) != stored:
-        if str(version) not in VERSION_TYPES:
-            raise ConfigError(f"version: {version!r}; expected one of {sorted(VERSION_TYPES)}")
-        cls, type_name = MODEL_CLASSES[VERSION_TYPES[str(version)]], None
+    if stdit and release is not None and str(release) != stored:
+        if str(release) not in RELEASE_TYPES:
+            raise ConfigError(f"release: {release!r}; expected one of {sorted(RELEASE_TYPES)}")
+        cls, type_name = MODEL_CLASSES[RELEASE_TYPES[str(release)]], None
     if cls.__name__ in COMPATIBLE_CLASSES.get(detected, {detected}):
         return cls, preset
-    if stdit and cls.__name__ in VERSION_TYPES.values():
+    if stdit and cls.__name__ in RELEASE_TYPES.values():
         raise CheckpointError(
-            f"{where} holds an Open-Sora {stored} transformer ({detected}), but version "
+            f"{where} holds an Open-Sora {stored} transformer ({detected}), but release "
             f"{cls.release} was asked for"
         )
     asked = f"type {type_name!r} ({cls.__name__})" if type_name else cls.__name__
@@ -315,7 +315,7 @@ def load_transformer(
 
     `config` (optional) overrides detected settings with Open-Sora's names, e.g.
     `{"input_size": (16, 64, 64)}` for a 1.0 file or `{"qk_norm_legacy": False}`; a `type`
-    (`"STDiT3-XL/2"`, `"Latte-XL/2"`, ...) or `version` ("1.0"/"1.1"/"1.2") must agree with the
+    (`"STDiT3-XL/2"`, `"Latte-XL/2"`, ...) or `release` ("1.0"/"1.1"/"1.2") must agree with the
     file. `dtype`: fp32/bf16/fp16, or fp8 to store linear weights in float8_e4m3fn and compute
     in bf16. Default: the file's dtype.
     """

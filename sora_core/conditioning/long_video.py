@@ -24,7 +24,7 @@ SampleFn = Callable[[torch.Tensor, "torch.Tensor | None", "list[str]", int], tor
 # loop index -> fresh noise z (B, C, T, H, W); drawn after the previous clip is encoded
 NoiseFn = Callable[[int], torch.Tensor]
 
-VERSIONS = ("1.1", "1.2")
+RELEASES = ("1.1", "1.2")
 
 
 def frame_bookkeeping(release: str, per_frame_vae: bool) -> str:
@@ -55,8 +55,8 @@ class LongVideoSettings:
     strict: bool = False
 
     def __post_init__(self) -> None:
-        if self.release not in VERSIONS:
-            raise ConfigError(f"long-video release {self.release!r}: choose one of {VERSIONS}")
+        if self.release not in RELEASES:
+            raise ConfigError(f"long-video release {self.release!r}: choose one of {RELEASES}")
         if isinstance(self.loop, bool) or not isinstance(self.loop, int):
             raise ConfigError(f"loop = {self.loop!r} must be an integer from 1 to {MAX_LOOPS}")
         if not 1 <= self.loop <= MAX_LOOPS:

@@ -12,7 +12,6 @@ from .stdit import STDiT
 from .stdit2 import STDiT2
 from .stdit3 import STDiT3
 
-VERSION_CLASSES = {cls.release: cls for cls in (STDiT, STDiT2, STDiT3)}
 MODEL_CLASSES = {
     cls.__name__: cls for cls in (STDiT, STDiT2, STDiT3, DiT, Latte, PixArt, PixArtMS, PixArt_Sigma)
 }

@@ -11,7 +11,7 @@ from .dpm_solver import DPMSolver
 from .iddpm import IDDPM
 from .rflow import RectifiedFlow, RectifiedFlowHeun
 
-OPENSORA_VERSIONS = ("1.0", "1.1", "1.2")
+RELEASES = ("1.0", "1.1", "1.2")
 
 SCHEDULER_TYPES: dict[str, Callable[..., Any]] = {
     "rflow": RectifiedFlow,
@@ -37,8 +37,8 @@ def build_scheduler(config: Mapping[str, Any], *, release: str = "1.2") -> Any:
     `release="1.0"` gives that release's IDDPM: a float64 schedule and guidance on
     the first 3 latent channels unless `cfg_channel` says otherwise.
     """
-    if release not in OPENSORA_VERSIONS:
-        raise ConfigError(f"release={release!r}; accepted: {', '.join(OPENSORA_VERSIONS)}")
+    if release not in RELEASES:
+        raise ConfigError(f"release={release!r}; accepted: {', '.join(RELEASES)}")
     options = dict(config)
     scheduler_type = options.pop("type", None)
     if scheduler_type == "iddpm-speed":
