@@ -3,13 +3,17 @@
 //
 //   node tools/export_workflows.mjs --url http://127.0.0.1:8188 --sources sources.json \
 //        --out workflows [--shots DIR] [--chromium /usr/bin/chromium]
+//   node tools/export_workflows.mjs --url http://127.0.0.1:8188 --sources sources.json \
+//        --out workflows --shots DIR --saved
 //
 // For each entry of sources.json (written by tools/workflow_sources.py: an API-format
 // graph and a markdown note), the page loads the graph as a user's "Open" of an API
 // file does (app.loadApiJson), sets the seed to stay fixed, places the nodes in the
 // given columns, adds a MarkdownNote left of them, fits the view, and writes what the frontend produces: <out>/<name>.json (app.graph.serialize(), the
 // saved workflow) and <out>/api/<name>.json (app.graphToPrompt().output, "Export
-// (API)"); --shots saves a screenshot <shots>/<name>.png for the thumbnail.
+// (API)"); --shots saves a screenshot <shots>/<name>.png for the thumbnail. With --saved,
+// nothing is written but the screenshots, each of the saved <out>/<name>.json as it opens
+// (its own layout and view, for thumbnails taken after `workflow_sources.py --layout`).
 // playwright-core is resolved normally or from $PLAYWRIGHT_NODE_MODULES.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,11 +30,12 @@ function parseArgs(argv) {
       case '--out': options.out = value; i += 1; break;
       case '--shots': options.shots = value; i += 1; break;
       case '--chromium': options.chromium = value; i += 1; break;
+      case '--saved': options.saved = true; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
-  if (!options.url || !options.sources || !options.out) {
-    throw new Error('usage: --url URL --sources sources.json --out DIR [--shots DIR]');
+  if (!options.url || !options.sources || !options.out || (options.saved && !options.shots)) {
+    throw new Error('usage: --url URL --sources sources.json --out DIR [--shots DIR [--saved]]');
   }
   return options;
 }
@@ -121,6 +126,14 @@ try {
   fs.mkdirSync(path.join(options.out, 'api'), { recursive: true });
   if (options.shots) fs.mkdirSync(options.shots, { recursive: true });
   for (const [name, source] of Object.entries(sources)) {
+    if (options.saved) {
+      const saved = JSON.parse(fs.readFileSync(path.join(options.out, `${name}.json`), 'utf8'));
+      await page.evaluate((workflow) => window.app.loadGraphData(workflow), saved);
+      await page.waitForTimeout(1500);
+      await page.screenshot({ path: path.join(options.shots, `${name}.png`) });
+      console.log(`${name}: screenshot of the saved workflow`);
+      continue;
+    }
     const { output, workflow } = await page.evaluate(buildInPage, { name, ...source });
     const missing = Object.keys(source.prompt).filter((id) => !output[id]);
     if (missing.length) {

@@ -11,7 +11,13 @@ graph in view when it opens).
     node tools/export_workflows.mjs --url http://127.0.0.1:8188 --sources sources.json \
         --out workflows --shots shots
     python tools/workflow_sources.py --layout workflows
+    node tools/export_workflows.mjs --url http://127.0.0.1:8188 --sources sources.json \
+        --out workflows --shots shots --saved
     python tools/workflow_sources.py --thumbnails shots workflows
+
+The thumbnails are shot after the layout (`--saved` opens each saved file as a user does),
+on a 1920x1080 page, with the release files present as names in the model folders (empty
+files and folders with a `config.json` suffice) and ComfyUI's own `input/example.png`.
 """
 
 import argparse
