@@ -1,10 +1,17 @@
 """Shared test setup: the fixture root, determinism, the `parity` marker's meaning, and the
 tiny models folder the node tests load from."""
 
+import os
+
 import pytest
 import torch
 
 from golden import fixtures_dir
+
+# Triton picks its CPU interpreter when it is first imported (its language builtins are
+# compiled then): without a GPU, the tests' Triton kernels run on it (test_triton_norms).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def pytest_report_header(config):

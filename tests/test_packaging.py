@@ -47,6 +47,16 @@ def test_never_depends_on_torchvision_timm_or_accelerator_only_packages():
     assert not forbidden & set(_names(_requirements_txt()))
 
 
+def test_triton_is_an_exactly_pinned_extra_that_the_tests_install():
+    """Optional (a plain install falls back to PyTorch), pinned to torch 2.13.0's own, and
+    installed with the test extra so that CI checks the kernels under the interpreter."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert re.fullmatch(r"triton==\d+\.\d+\.\d+; sys_platform == 'linux'", extras["triton"][0])
+    assert len(extras["triton"]) == 1
+    assert "comfyui-opensora[triton]" in extras["test"]
+    assert "triton" not in _names(PYPROJECT["project"]["dependencies"])
+
+
 def test_only_sora_core_is_installed_as_a_package():
     assert PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"] == ["sora_core*"]
 

@@ -8,15 +8,30 @@ from .attention_backends import (
     packed_cross_attention,
     resolve_backend,
 )
-from .norms import layer_norm, rms_norm
+from .norms import (
+    NORM_KERNELS,
+    NORM_KERNELS_ENV,
+    layer_norm,
+    modulated_layer_norm,
+    norm_kernels,
+    rms_norm,
+    set_norm_kernels,
+    triton_available,
+)
 
 __all__ = [
     "BACKENDS",
+    "NORM_KERNELS",
+    "NORM_KERNELS_ENV",
     "attention",
     "check_backend",
     "flash_attn_available",
     "layer_norm",
+    "modulated_layer_norm",
+    "norm_kernels",
     "packed_cross_attention",
     "resolve_backend",
     "rms_norm",
+    "set_norm_kernels",
+    "triton_available",
 ]

@@ -16,7 +16,6 @@ from .layers import (
     PatchEmbed3D,
     T2IFinalLayer,
     TimestepEmbedder,
-    modulate,
     pack_captions,
     unpatchify,
 )
@@ -159,7 +158,7 @@ class TransformerBase(nn.Module):
         if self.step_cache is None:
             return blocks(tokens)
         shift, scale = first_block.modulations(t_mlp, None)[0][:2]
-        probe = modulate(first_block.norm1(tokens), shift, scale)
+        probe = first_block.norm1.modulated(tokens, shift, scale)
         return self.step_cache.run(tokens, probe, blocks, x_mask)
 
     def prepare_latent(self, x, timestep) -> tuple:

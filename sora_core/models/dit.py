@@ -22,7 +22,6 @@ from .layers import (
     Linear,
     Mlp,
     from_temporal_tokens,
-    modulate,
     sincos_1d,
     sincos_2d,
     spatial_tokens,
@@ -71,8 +70,8 @@ class AdaLNZeroBlock(nn.Module):
         # x [B', N', C]; c [B', C]
         chunks = self.adaLN_modulation(c)[:, None].chunk(6, dim=-1)  # each [B', 1, C]
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = chunks
-        x = x + gate_msa * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
-        return x + gate_mlp * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
+        x = x + gate_msa * self.attn(self.norm1.modulated(x, shift_msa, scale_msa))
+        return x + gate_mlp * self.mlp(self.norm2.modulated(x, shift_mlp, scale_mlp))
 
 
 class DiT(TransformerBase):

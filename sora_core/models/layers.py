@@ -14,7 +14,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..kernels import attention, check_backend, layer_norm, packed_cross_attention, rms_norm
+from ..kernels import (
+    attention,
+    check_backend,
+    layer_norm,
+    modulated_layer_norm,
+    packed_cross_attention,
+    rms_norm,
+)
 
 
 # --- weight-storage aware primitives --------------------------------------------------------
@@ -75,6 +82,10 @@ class LayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return layer_norm(x, self.eps, self.fp32)
+
+    def modulated(self, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor):
+        """`modulate(self(x), shift, scale)`, one fused kernel where one runs."""
+        return modulated_layer_norm(x, shift, scale, self.eps, self.fp32)
 
 
 class RMSNorm(nn.Module):
@@ -142,10 +153,12 @@ def gated_residual(
     """`x + gate * branch(modulate(norm(x), shift, scale))` with timestep-0 modulation on
     conditioning frames; the branch runs once on the per-frame mixed input."""
     shift, scale, gate = mod
-    normed = norm(x)
-    h = modulate(normed, shift, scale)
-    if ctx.x_mask is not None:
+    if ctx.x_mask is None:
+        h = norm.modulated(x, shift, scale)
+    else:
         shift0, scale0, gate0 = mod_zero
+        normed = norm(x)
+        h = modulate(normed, shift, scale)
         h = select_frames(ctx.x_mask, h, modulate(normed, shift0, scale0), ctx.frames)
     h = branch(h)
     out = gate * h
@@ -447,7 +460,7 @@ class FinalLayer(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         # x [B, N, C]; c [B, C] (timestep + class/caption embedding)
         shift, scale = self.adaLN_modulation(c)[:, None].chunk(2, dim=-1)
-        return self.linear(modulate(self.norm_final(x), shift, scale))
+        return self.linear(self.norm_final.modulated(x, shift, scale))
 
 
 class T2IFinalLayer(nn.Module):
@@ -463,7 +476,7 @@ class T2IFinalLayer(nn.Module):
         # x [B, N, C]; t, t0 [B, C] (raw embeddings, no t_block)
         table = cast_like(self.scale_shift_table, t)
         shift, scale = (table[None] + t[:, None]).chunk(2, dim=1)
-        x = modulate(self.norm_final(x), shift, scale)
+        x = self.norm_final.modulated(x, shift, scale)
         if x_mask is not None:
             shift0, scale0 = (table[None] + t0[:, None]).chunk(2, dim=1)
             # The reference normalises the already-modulated x here; kept for parity.

@@ -1,0 +1,83 @@
+"""Forward time of our STDiT3 against the reference's own (Open-Sora v1.2.0), same weights.
+
+    git archive v1.2.0 opensora | tar x -C /tmp/opensora-v1.2.0   # in a clone; never commit
+    OMP_NUM_THREADS=1 python benchmarks/bench_stdit3_vs_reference.py --reference /tmp/opensora-v1.2.0
+
+Both models are built at XL/2 width with the given depth, our model loads the reference's
+state dict, the outputs are compared, then forwards alternate (ours, reference, ours, ...) in
+one process so that load on a shared machine hits both alike; medians and their ratio are
+printed. The reference runs its CPU path: math self-attention, xformers' packed
+cross-attention through a one-SDPA-per-sample stand-in (see `reference_stdit3.py`).
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from benchmarks.reference_stdit3 import reference_stdit3  # noqa: E402
+from benchmarks.stdit3_forward import stdit3, stdit3_inputs  # noqa: E402
+
+
+def timed(model, inputs: dict) -> "tuple[float, torch.Tensor]":
+    started = time.perf_counter()
+    out = model(**inputs)
+    return time.perf_counter() - started, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", required=True, help="extracted Open-Sora v1.2.0 tree")
+    parser.add_argument("--depth", type=int, default=2)
+    parser.add_argument("--latent", type=int, nargs=3, default=(5, 16, 24), metavar=("T", "H", "W"))
+    parser.add_argument("--runs", type=int, default=7, help="timed forwards of each model")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    ours = stdit3(args.depth)
+    torch.manual_seed(0)
+    reference = reference_stdit3(
+        args.reference, depth=args.depth, hidden_size=1152, num_heads=16, patch_size=(1, 2, 2)
+    )
+    ours.load_state_dict(reference.state_dict(), strict=False)
+    inputs = stdit3_inputs(tuple(args.latent), torch.device("cpu"))
+
+    ours_times, reference_times = [], []
+    with torch.inference_mode():
+        _, expected = timed(reference, inputs)  # warm-up and the values to match
+        _, got = timed(ours, inputs)
+        max_abs = (got - expected).abs().max().item()
+        scale = expected.abs().max().item()
+        for _ in range(args.runs):
+            ours_times.append(timed(ours, inputs)[0])
+            reference_times.append(timed(reference, inputs)[0])
+    ours_s, reference_s = statistics.median(ours_times), statistics.median(reference_times)
+    result = {
+        "threads": torch.get_num_threads(),
+        "latent": [2, 4, *args.latent],
+        "depth": args.depth,
+        "runs": args.runs,
+        "ours_median_s": round(ours_s, 4),
+        "reference_median_s": round(reference_s, 4),
+        "ratio": round(ours_s / reference_s, 3),
+        "max_abs_diff": max_abs,
+        "output_max_abs": scale,
+        "ours_s": [round(t, 4) for t in ours_times],
+        "reference_s": [round(t, 4) for t in reference_times],
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")
+
+
+if __name__ == "__main__":
+    main()
