@@ -7,7 +7,6 @@ The FLOP count follows the spec (§8): linear layers 28·C² per token per block
 """
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+from benchmarks.stdit3_forward import print_result  # noqa: E402
 from sora_core.checkpoints import build_model  # noqa: E402
 from sora_core.dtypes import resolve_dtype  # noqa: E402
 
@@ -130,11 +130,7 @@ def main() -> None:
         "matmul_tflops": round(ceiling / 1e12, 4),
         "fraction_of_matmul": round(flops / seconds / ceiling, 3),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ one-SDPA-per-sample stand-in (see `reference_stdit3.py`).
 """
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -23,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from benchmarks.reference_stdit3 import reference_stdit3  # noqa: E402
-from benchmarks.stdit3_forward import stdit3, stdit3_inputs  # noqa: E402
+from benchmarks.stdit3_forward import print_result, stdit3, stdit3_inputs  # noqa: E402
 
 
 def timed(model, inputs: dict) -> "tuple[float, torch.Tensor]":
@@ -102,11 +101,7 @@ def main() -> None:
         "ours_s": [round(t, 4) for t in ours_times],
         "reference_s": [round(t, 4) for t in reference_times],
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What the acceleration benchmarks share: a random STDiT3 of XL/2 width, its inputs, and
 the median time of its forward."""
 
+import json
 import statistics
 import time
 
@@ -44,3 +45,12 @@ def median_forward(model, kwargs: dict, device: torch.device, runs: int):
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - started)
     return statistics.median(times), out
+
+
+def print_result(result: dict, as_json: bool) -> None:
+    """One JSON line, or one aligned `key: value` line per entry."""
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")

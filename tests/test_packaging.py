@@ -79,7 +79,11 @@ def test_sora_core_imports_no_comfyui_module():
     code = (
         "import sys, pkgutil, importlib, sora_core\n"
         "for info in pkgutil.walk_packages(sora_core.__path__, 'sora_core.'):\n"
-        "    importlib.import_module(info.name)\n"
+        "    try:\n"
+        "        importlib.import_module(info.name)\n"
+        "    except ModuleNotFoundError as missing:  # only kernels of an optional extra\n"
+        "        if missing.name != 'triton':\n"
+        "            raise\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('comfy', 'comfy_api', 'folder_paths', 'nodes')]\n"
         "assert not bad, bad\n"
     )
