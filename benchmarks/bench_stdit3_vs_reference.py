@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--reference", required=True, help="extracted Open-Sora v1.2.0 tree")
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--latent", type=int, nargs=3, default=(5, 16, 24), metavar=("T", "H", "W"))
+    parser.add_argument(
+        "--caption-tokens", type=int, default=300, help="valid tokens of the 300 (the rest padding)"
+    )
     parser.add_argument("--runs", type=int, default=7, help="timed forwards of each model")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON line")
@@ -72,6 +75,7 @@ def main() -> None:
     )
     ours.load_state_dict(reference.state_dict(), strict=False)
     inputs = stdit3_inputs(tuple(args.latent), torch.device("cpu"))
+    inputs["mask"][:, args.caption_tokens :] = 0
 
     ours_times, reference_times, linear_times = [], [], []
     with torch.inference_mode():
@@ -90,6 +94,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "latent": [2, 4, *args.latent],
         "depth": args.depth,
+        "caption_tokens": args.caption_tokens,
         "runs": args.runs,
         "ours_median_s": round(ours_s, 4),
         "reference_median_s": round(reference_s, 4),

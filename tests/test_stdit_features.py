@@ -55,6 +55,19 @@ def test_model_exposes_what_the_pipeline_reads():
     assert model.y_embedder.y_embedding.shape == (4, 8)
 
 
+def test_only_valid_caption_tokens_are_projected():
+    """Padding tokens are never attended to, so the caption MLP never sees them."""
+    model = tiny_stdit3().eval()
+    rows = []
+    model.y_embedder.y_proj.fc1.register_forward_hook(lambda m, args, out: rows.append(args[0]))
+    inputs = tiny_inputs()  # mask [1, 1, 0, 0] tiled over the CFG batch of 2
+    with torch.no_grad():
+        model(**inputs)
+    (projected,) = rows
+    assert projected.shape[:-1] == (1, 4)
+    torch.testing.assert_close(projected[0, :2], inputs["y"][0, 0, :2])
+
+
 def test_flash_is_chosen_only_on_cuda_half_precision_with_the_package(monkeypatch):
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     monkeypatch.setattr(attention_backends, "flash_attn_available", lambda: True)

@@ -273,7 +273,7 @@ class STDiTBase(TransformerBase):
         return x_mask
 
     def embed_captions(self, y: torch.Tensor, mask):
-        """Project captions and pack the valid tokens: `[1, ΣL, C]` and the lengths."""
+        """Pack the valid caption tokens and project them: `[1, ΣL, C]` and the lengths."""
         if mask is not None:
             mask = torch.as_tensor(mask, device=y.device)
             if mask.shape[-1] != y.shape[2] or y.shape[0] % mask.reshape(-1, y.shape[2]).shape[0]:
@@ -281,11 +281,13 @@ class STDiTBase(TransformerBase):
                     f"{type(self).__name__}: mask has shape {tuple(mask.shape)}; expected "
                     f"[n, {y.shape[2]}] with n dividing the batch {y.shape[0]}"
                 )
-        captions = self.y_embedder(y, self.training)  # [B, 1, L, C]
-        packed, lens = pack_captions(captions, mask)
+        # Packed before the projection: padding tokens are never attended to, so projecting
+        # them (as the reference does) is wasted work; the projection is row by row.
+        captions = self.y_embedder.drop(y, self.training)  # [B, 1, L, Cc]
+        packed, lens = pack_captions(captions, mask)  # [1, ΣL, Cc]
         if min(lens) < 1:
             raise VideoShapeError(
                 f"{type(self).__name__}: caption lengths {lens}: every sample needs at least one "
                 "valid text token (mask row of zeros)"
             )
-        return packed, lens
+        return self.y_embedder.y_proj(packed), lens  # [1, ΣL, C]

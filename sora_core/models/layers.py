@@ -374,12 +374,16 @@ class CaptionEmbedder(nn.Module):
         )
         self.uncond_prob = uncond_prob
 
-    def forward(self, caption: torch.Tensor, train: bool) -> torch.Tensor:
+    def drop(self, caption: torch.Tensor, train: bool) -> torch.Tensor:
+        """Training's caption dropout: whole `[B, 1, L, Cc]` captions become the null one."""
         if train and self.uncond_prob > 0:
             drop = torch.rand(caption.shape[0], device=caption.device) < self.uncond_prob
             null = cast_like(self.y_embedding, caption)
             caption = torch.where(drop[:, None, None, None], null, caption)
-        return self.y_proj(caption)
+        return caption
+
+    def forward(self, caption: torch.Tensor, train: bool) -> torch.Tensor:
+        return self.y_proj(self.drop(caption, train))
 
 
 class LabelEmbedder(nn.Module):
