@@ -80,6 +80,12 @@ def test_auto_uses_triton_for_cuda_tensors_when_it_imports(monkeypatch):
     assert norms.norm_kernels(CUDA) == "triton"
 
 
+def test_auto_leaves_fusion_to_torch_compile_while_it_traces(monkeypatch):
+    monkeypatch.setattr(norms, "triton_available", lambda: True)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert norms.norm_kernels(CUDA) == "torch"
+
+
 def test_auto_falls_back_to_pytorch_without_triton(without_triton):
     assert not norms.triton_available()
     assert norms.norm_kernels(CUDA) == "torch"

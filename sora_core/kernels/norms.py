@@ -7,7 +7,7 @@ q/k norm: statistics in fp32, rounded to the input dtype before the weight is ap
 
 Kernels (`NORM_KERNELS`), chosen by `SORA_NORM_KERNELS` or `set_norm_kernels`:
 - ``"auto"`` (default): the Triton kernels (`triton_norms`) for CUDA tensors when `triton`
-  imports, PyTorch otherwise;
+  imports, PyTorch otherwise and while `torch.compile` traces;
 - ``"torch"``: always PyTorch;
 - ``"triton"``: always Triton; CPU tensors need `TRITON_INTERPRET=1` (how the tests check
   the kernels against PyTorch without a GPU).
@@ -73,6 +73,9 @@ def norm_kernels(device: torch.device) -> str:
                 "(Triton's CPU interpreter); use 'auto' or 'torch'"
             )
         return "triton"
+    # Under torch.compile inductor fuses the PyTorch path itself; no opaque kernels in its graph.
+    if torch.compiler.is_compiling():
+        return "torch"
     return "triton" if device.type == "cuda" and triton_available() else "torch"
 
 
