@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from peak_memory import PeakMemory  # noqa: E402
 
 from sora_core.checkpoints import build_vae, load_vae  # noqa: E402
 from sora_core.dtypes import resolve_dtype  # noqa: E402
@@ -55,13 +56,6 @@ def model_config(model: str, size: str) -> dict:
     }
 
 
-def _rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    return 0
-
-
 def run_single(args, tiling: dict) -> dict:
     """Peak memory of a first decode, then the median time of `repeats` more."""
     device, dtype = torch.device(args.device), resolve_dtype(args.dtype)
@@ -78,19 +72,12 @@ def run_single(args, tiling: dict) -> dict:
     z = torch.randn(1, vae.out_channels, frames_latent, h, w, device=device, dtype=dtype)
     times = []
     with torch.inference_mode():
-        # Peak memory of the first decode, from a fresh process: later decodes on the CPU
-        # reuse memory the allocator keeps, which would hide their peak.
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        else:
-            base = _rss_kib("VmRSS") * 1024
-        vae.decode(z, num_frames=args.frames)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated() - base
-        else:
-            peak = _rss_kib("VmHWM") * 1024 - base
+        # Peak memory of the first decode, best from a fresh process: later decodes on the
+        # CPU reuse memory the allocator keeps, which would hide their peak.
+        held = torch.cuda.memory_allocated() if device.type == "cuda" else 0
+        with PeakMemory(device) as first:
+            vae.decode(z, num_frames=args.frames)
+        peak = first.bytes - held  # what the decode added to the weights and latent
         for _ in range(args.repeats):
             start = time.perf_counter()
             vae.decode(z, num_frames=args.frames)
@@ -109,8 +96,7 @@ def run_single(args, tiling: dict) -> dict:
     }
 
 
-def main() -> None:
-    """Parse arguments, run each tiling in its own process, print a table (and JSON)."""
+def parse(argv: "list[str] | None" = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -143,32 +129,51 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--single", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.single:
-        print(json.dumps(run_single(args, json.loads(args.single))))
-        return
+    return parser.parse_args(argv)
+
+
+def measure_tilings(argv: "list[str]", fresh_processes: bool = True) -> "list[dict]":
+    """Run the untiled decode and each tiling of the command line `argv`, each in a fresh
+    process (or, quicker, in this one); one result dict per tiling."""
+    args = parse(argv)
     configs = [{"tile_size": None}] + [{"tile_size": size} for size in args.tile_sizes]
     if args.memory_budget:
         configs.append({"budget": args.memory_budget})
     results = []
     for tiling in configs:
-        command = [sys.executable, __file__, *sys.argv[1:], "--single", json.dumps(tiling)]
+        if not fresh_processes:
+            results.append(run_single(args, tiling))
+            continue
+        command = [sys.executable, __file__, *argv, "--single", json.dumps(tiling)]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
+    return results
+
+
+def tiling_name(row: dict) -> str:
+    """A result's tiling in words."""
+    if row.get("budget"):
+        return f"auto {row['budget'] / 2**20:.0f} MiB -> {row['chosen_tile_size']}"
+    if row["tile_size"]:
+        return f"exact tiles of {row['tile_size']} cells"
+    return "untiled"
+
+
+def main() -> None:
+    """Parse arguments, run each tiling in its own process, print a table (and JSON)."""
+    args = parse()
+    if args.single:
+        print(json.dumps(run_single(args, json.loads(args.single))))
+        return
+    results = measure_tilings(sys.argv[1:])
     print(
         f"{args.model} ({args.size}) decode {args.frames}x{args.height}x{args.width} "
         f"on {args.device} {args.dtype}, median of {args.repeats}"
     )
     print(f"{'tiling':<28}{'time s':>10}{'peak MiB':>12}{'estimate MiB':>14}")
     for row in results:
-        if row.get("budget"):
-            name = f"auto {row['budget'] / 2**20:.0f} MiB -> {row['chosen_tile_size']}"
-        elif row["tile_size"]:
-            name = f"exact tiles of {row['tile_size']} cells"
-        else:
-            name = "untiled"
         print(
-            f"{name:<28}{row['median_s']:>10.3f}{row['peak_bytes'] / 2**20:>12.1f}"
+            f"{tiling_name(row):<28}{row['median_s']:>10.3f}{row['peak_bytes'] / 2**20:>12.1f}"
             f"{row['estimate_bytes'] / 2**20:>14.1f}"
         )
     if args.json:

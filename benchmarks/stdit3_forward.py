@@ -31,11 +31,12 @@ def stdit3_inputs(latent_thw, device: torch.device) -> dict:
     }
 
 
-def median_forward(model, kwargs: dict, device: torch.device, runs: int):
-    """(median seconds of `runs` forwards after one warm-up, the last output)."""
+def median_forward(model, kwargs: dict, device: torch.device, runs: int, warmup: int = 1):
+    """(median seconds of `runs` forwards after `warmup` untimed ones, the last output)."""
     times = []
     with torch.no_grad():
-        out = model(**kwargs)
+        for _ in range(warmup):
+            out = model(**kwargs)
         for _ in range(runs):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)

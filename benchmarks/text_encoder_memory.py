@@ -26,22 +26,57 @@ MODES = {  # name: (weight dtype, compute dtype)
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
 
-def xxl_weight_memory() -> None:
-    """Weight bytes of T5-v1.1-XXL's encoder per mode (linear layers in the weight dtype)."""
+def parameter_counts(config: dict) -> "tuple[int, int]":
+    """(all parameters, those in linear layers) of a T5 encoder of `config`, counted on the
+    meta device (nothing is allocated)."""
     import torch
     from transformers import T5Config, T5EncoderModel
 
-    from sora_core.text.t5_model import T5_V1_1_XXL
+    with torch.device("meta"):
+        model = T5EncoderModel(T5Config(**config, is_encoder_decoder=False))
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    return sum(p.numel() for p in model.parameters()), linear
+
+
+def weight_bytes(config: dict, mode: str) -> int:
+    """Weight bytes of a T5 encoder of `config` loaded in `mode` (one of MODES): linear
+    weights in the weight dtype, embeddings and norms in the compute dtype."""
+    total, linear = parameter_counts(config)
+    weights, compute = MODES[mode]
+    return linear * BYTES[weights] + (total - linear) * BYTES[compute]
+
+
+def random_t5(config: dict, mode: str, seed: int = 0):
+    """A seeded random-weight T5 encoder of `config` in `mode`, built the way
+    `load_text_encoder` builds one from a file (cast-on-use layers)."""
+    import torch
+    from transformers import T5Config, T5EncoderModel
+
+    from sora_core.dtypes import resolve_dtype
+    from sora_core.text.t5_model import TIED_EMBEDDING_KEY, build_t5_encoder
 
     with torch.device("meta"):
-        model = T5EncoderModel(T5Config(**T5_V1_1_XXL, is_encoder_decoder=False))
-    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    total = sum(p.numel() for p in model.parameters())
+        shapes = T5EncoderModel(T5Config(**config, is_encoder_decoder=False)).state_dict()
+    generator = torch.Generator().manual_seed(seed)
+    state_dict = {
+        key: torch.randn(tensor.shape, generator=generator) * 0.02
+        for key, tensor in shapes.items()
+        if key != TIED_EMBEDDING_KEY
+    }
+    weights, compute = MODES[mode]
+    return build_t5_encoder(state_dict, config, resolve_dtype(weights), resolve_dtype(compute))
+
+
+def xxl_weight_memory() -> None:
+    """Weight bytes of T5-v1.1-XXL's encoder per mode (linear layers in the weight dtype)."""
+    from sora_core.text.t5_model import T5_V1_1_XXL
+
+    total, linear = parameter_counts(T5_V1_1_XXL)
     print(
         f"T5-v1.1-XXL encoder: {total / 1e9:.3f} B parameters ({linear / 1e9:.3f} B in linear layers)"
     )
-    for name, (weights, compute) in MODES.items():
-        size = linear * BYTES[weights] + (total - linear) * BYTES[compute]
+    for name in MODES:
+        size = weight_bytes(T5_V1_1_XXL, name)
         print(f"  {name:28s} {size / 2**30:6.2f} GiB of weights")
 
 
