@@ -28,6 +28,7 @@ import bench_vae  # noqa: E402
 import text_encoder_memory  # noqa: E402
 from bench_generate import generation_seconds  # noqa: E402
 from bench_stdit import PRESETS, forward_flops, matmul_rate  # noqa: E402
+from bench_step_cache import psnr  # noqa: E402
 from peak_memory import PeakMemory, method  # noqa: E402
 from stdit3_forward import median_forward, stdit3, stdit3_inputs  # noqa: E402
 
@@ -220,6 +221,7 @@ def end_to_end_rows(plan: Plan) -> "list[dict]":
             # the cache counts over its life: the warm-up and the timed runs
             "transformer_calls": models.step_cache.computed / (plan.runs + 1),
             "max_abs_diff": (video - reference).abs().max().item(),
+            "psnr_db": psnr(video, reference),
         })  # fmt: skip
     return rows
 
@@ -256,7 +258,7 @@ SECTIONS = {  # name: (function, [(key, header, format)])
     "end to end": (end_to_end_rows, [
         ("mode", "mode", "{}"), ("setup", "setup", "{}"), ("video_s", "s per video", "{:.2f}"),
         ("peak_mib", "peak MiB", "{:.0f}"), ("transformer_calls", "transformer calls", "{:.1f}"),
-        ("max_abs_diff", "max diff vs resident", "{:.1e}"),
+        ("max_abs_diff", "max diff vs resident", "{:.1e}"), ("psnr_db", "PSNR dB", "{:.1f}"),
     ]),
 }  # fmt: skip
 
@@ -316,6 +318,7 @@ def main(argv: "list[str] | None" = None) -> None:
     parser.add_argument("--quick", action="store_true", help="toy sizes: a smoke test")
     parser.add_argument("--runs", type=int, help="timed runs per figure (median)")
     parser.add_argument("--sections", nargs="+", choices=sorted(SECTIONS), default=list(SECTIONS))
+    parser.add_argument("--presets", nargs="+", choices=sorted(PRESETS), help="shapes to step")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--json", type=Path, help="also write the plan and results here")
     args = parser.parse_args(argv)
@@ -323,6 +326,8 @@ def main(argv: "list[str] | None" = None) -> None:
     plan = plan_for(torch.device(args.device), args.quick)
     if args.runs:
         plan.runs = args.runs
+    if args.presets:
+        plan.latents = {name: plan.latents[name] for name in args.presets}
     results = {}
     for name in args.sections:
         started = time.perf_counter()

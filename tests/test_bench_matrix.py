@@ -68,14 +68,31 @@ def test_streaming_modes_leave_the_video_unchanged(quick_matrix):
     assert rows["fp8"]["max_abs_diff"] > 0.0  # fp8 weights do change it
 
 
-def test_the_flop_count_matches_the_spec_at_full_depth():
+@pytest.fixture
+def benchmarks_path():
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from bench_stdit import PRESETS, forward_flops
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    yield
+    sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_the_flop_count_matches_the_spec_at_full_depth(benchmarks_path):
+    from bench_stdit import PRESETS, forward_flops
+
     # ../shared/research/opensora_models.md §8: TFLOP per sample, 51 frames, 300 tokens
     spec = {"240p": 13.5, "480p": 56.5, "720p": 141.8}
     for preset, tflop in spec.items():
         count = forward_flops(1, PRESETS[preset], 1152, 28, 300) / 1e12
         assert count == pytest.approx(tflop, abs=0.05)
+
+
+def test_a_gpu_gets_full_sizes_and_a_cpu_reduced_depth(benchmarks_path):
+    import torch
+    from bench_matrix import plan_for
+    from bench_stdit import PRESETS
+
+    gpu, cpu = plan_for(torch.device("cuda"), False), plan_for(torch.device("cpu"), False)
+    assert (gpu.depth, gpu.hidden, gpu.heads, gpu.batch, gpu.dtype) == (28, 1152, 16, 2, "bf16")
+    assert gpu.latents == PRESETS == cpu.latents  # same shapes, 51 frames
+    assert gpu.t5["num_layers"] == 24 and "bf16, cast on use" in gpu.t5_modes
+    assert all("--size release" in " ".join(argv) for argv in gpu.vae.values())
+    assert (cpu.depth, cpu.hidden) == (1, 1152)
