@@ -243,7 +243,7 @@ SECTIONS = {  # name: (function, [(key, header, format)])
         ("batch", "batch", "{}"), ("step_s", "forward s", "{:.3f}"),
         ("weights_mib", "weights MiB", "{:.0f}"), ("peak_mib", "peak MiB", "{:.0f}"),
         ("tflop", "TFLOP", "{:.3f}"), ("achieved_tflops", "TFLOP/s", "{:.4f}"),
-        ("of_matmul", "of matmul rate", "{:.0%}"),
+        ("matmul_tflops", "matmul TFLOP/s", "{:.4f}"), ("of_matmul", "of matmul rate", "{:.0%}"),
     ]),
     "VAE decode": (vae_rows, [
         ("video", "video", "{}"), ("tiling", "tiling", "{}"), ("decode_s", "decode s", "{:.3f}"),
