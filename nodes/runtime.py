@@ -202,12 +202,12 @@ def manage(
 ) -> ManagedModel:
     """Wrap `module` for ComfyUI's model management between (compute, rest) `devices`.
 
-    A module whose every weight is cast on use (`weights_cast_on_use`: our transformers'
-    and T5's layers meet `comfy.ops`' contract) may be loaded partially under
+    A module whose every weight is cast on use (`weights_cast_on_use`: our transformers',
+    T5's and VAEs' layers meet `comfy.ops`' contract) may be loaded partially under
     `--lowvram`/`--novram` or when memory is short, the rest cast to the device layer by
-    layer; any other module (the VAE) is always loaded whole. `resident_blocks` (block swap, such modules only)
-    caps the load at the weights outside the blocks plus that many blocks' worth, so the
-    rest streams from CPU memory layer by layer. Outside ComfyUI it stays where it is.
+    layer; any other module is always loaded whole. `resident_blocks` (block swap, such
+    modules only) caps the load at the weights outside the blocks plus that many blocks'
+    worth, so the rest streams from CPU memory layer by layer. Outside ComfyUI it stays where it is.
     """
     patcher_module = _comfy("comfy.model_patcher")
     if patcher_module is None:

@@ -1,6 +1,7 @@
-"""ComfyUI low-VRAM loading: our transformer and T5 layers meet `comfy.ops`' cast-on-use
+"""ComfyUI low-VRAM loading: our transformer, T5 and VAE layers meet `comfy.ops`' cast-on-use
 contract, so ModelPatcher's partial load (its 0.3.64 rules, played here with float64 "CPU
-memory") gives the resident model's output; the VAE stays a whole-model load."""
+memory") gives the resident model's output; fp8 weight storage computes in bf16.
+(`tools/comfy_lowvram_check.py` runs ComfyUI's own ModelPatcher on the same models.)"""
 
 import copy
 import sys
@@ -9,12 +10,14 @@ from unittest import mock
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from text_helpers import fp32_encoder
+from vae_helpers import tiny_sd_config, tiny_v12_config, tiny_vae, video
 
 from nodes import runtime
-from sora_core.checkpoints import build_model
+from sora_core.checkpoints import build_model, load_vae
 from sora_core.models import STDiT3
-from sora_core.models.layers import CastOnUse, Linear
+from sora_core.models.layers import FP8_WEIGHT_LAYERS, CastOnUse, Linear
 
 CONFIG = {"type": "STDiT3", "depth": 2, "hidden_size": 48, "num_heads": 2,
           "caption_channels": 16, "model_max_length": 8}  # fmt: skip
@@ -138,15 +141,16 @@ def comfy(monkeypatch):
     return management
 
 
-def test_the_transformer_and_t5_may_load_partially_while_a_vae_loads_whole(comfy):
+def test_the_transformer_t5_and_vae_may_load_partially_other_modules_whole(comfy):
     cpu = (torch.device("cpu"), torch.device("cpu"))
     transformer = runtime.manage(tiny(), cpu)
     t5 = runtime.manage(t5_model(), cpu)
-    vae = runtime.manage(torch.nn.Conv2d(3, 3, 1), cpu)
-    runtime.load_together(transformer, t5, vae)
+    vae = runtime.manage(tiny_vae(tiny_v12_config()), cpu)
+    other = runtime.manage(torch.nn.Conv2d(3, 3, 1), cpu)
+    runtime.load_together(transformer, t5, vae, other)
     assert comfy.requests == [{}]  # no force_full_load for the group
-    assert transformer.patcher.calls == t5.patcher.calls == [(1024, False)]
-    assert vae.patcher.calls == [(1024, True)]
+    assert transformer.patcher.calls == t5.patcher.calls == vae.patcher.calls == [(1024, False)]
+    assert other.patcher.calls == [(1024, True)]
 
 
 def test_block_swap_caps_the_partial_load_at_the_resident_blocks(comfy):
@@ -207,3 +211,66 @@ def test_a_partially_loaded_t5_equals_the_resident_one(fraction):
     # after them to float64 here, which a real device (same dtype in both memories) would
     # not: equal up to float32 round-off.
     torch.testing.assert_close(got.float(), expected, rtol=0, atol=1e-5)
+
+
+# --- VAE ----------------------------------------------------------------------------------------
+VAE_CONFIGS = {"sd": tiny_sd_config, "v1.2": tiny_v12_config}
+
+
+@pytest.mark.parametrize("family", VAE_CONFIGS)
+def test_every_vae_layer_with_weights_is_cast_on_use(family):
+    vae = tiny_vae(VAE_CONFIGS[family]())
+    assert vae.weights_cast_on_use
+    for name, module in vae.named_modules():
+        if list(module.parameters(recurse=False)):
+            assert isinstance(module, CastOnUse), name
+
+
+def vae_outputs(vae) -> "tuple[torch.Tensor, torch.Tensor]":
+    """(posterior-mean latent of a 9-frame video, its decoded video)."""
+    with torch.no_grad():
+        latent = vae.encode(video((1, 3, 9, 32, 24), seed=3), sample_posterior=False)
+        return latent, vae.decode(latent, num_frames=9)
+
+
+@pytest.mark.parametrize("tile_size", [None, 2])
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.7])
+@pytest.mark.parametrize("family", VAE_CONFIGS)
+def test_a_partially_loaded_vae_equals_the_resident_one(family, fraction, tile_size):
+    expected = vae_outputs(tiny_vae(VAE_CONFIGS[family](tile_size=tile_size)))
+    vae = tiny_vae(VAE_CONFIGS[family](tile_size=tile_size))
+    loaded, left = partial_load(vae, int(module_bytes(vae) * 2 * fraction))
+    assert left > 0 and (loaded > 0) == (fraction > 0)
+    if family == "v1.2":  # the latent statistics (buffers of the root) stay in "CPU memory"
+        assert vae.scale.dtype == torch.float64
+    for got, want in zip(vae_outputs(vae), expected):
+        assert got.dtype == torch.float32 and torch.equal(got, want)
+
+
+@pytest.mark.parametrize("family", VAE_CONFIGS)
+def test_fp8_vae_storage_keeps_conv_and_linear_weights_in_8_bits_and_computes_in_bf16(
+    family, tmp_path
+):
+    resident = tiny_vae(VAE_CONFIGS[family]())
+    path = tmp_path / "vae.safetensors"
+    save_file(resident.state_dict(), str(path))
+    fp8 = load_vae(path, VAE_CONFIGS[family](), dtype="fp8")
+    assert fp8.dtype == torch.bfloat16
+    for name, module in fp8.named_modules():
+        for key, weight in module.named_parameters(recurse=False):
+            eight_bits = isinstance(module, FP8_WEIGHT_LAYERS) and key == "weight"
+            assert weight.dtype == (torch.float8_e4m3fn if eight_bits else torch.bfloat16), name
+    # The same numbers as a bf16 VAE holding the fp8-rounded weights: the cast is on use.
+    rounded = load_vae(path, VAE_CONFIGS[family](), dtype="bf16")
+    with torch.no_grad():
+        for weight, stored in zip(rounded.parameters(), fp8.parameters()):
+            weight.copy_(stored.to(torch.bfloat16))
+    pixels = video((1, 3, 9, 32, 24), seed=3).to(torch.bfloat16)
+    with torch.no_grad():
+        latent = fp8.encode(pixels, sample_posterior=False)
+        assert latent.dtype == torch.bfloat16
+        assert torch.equal(latent, rounded.encode(pixels, sample_posterior=False))
+        assert torch.equal(fp8.decode(latent, 9), rounded.decode(latent, 9))
+        # fp8 rounding moves the output, not beyond what 8-bit weights allow.
+        error = (fp8.decode(latent, 9).float() - resident.decode(latent.float(), 9)).abs()
+        assert error.mean() < 0.1

@@ -9,6 +9,7 @@ from torch import nn
 from vae_helpers import tiny_sd_config, tiny_v12_config, tiny_vae, video
 
 from sora_core.errors import ConfigError
+from sora_core.models.layers import Conv2d, GroupNorm
 from sora_core.vae.tiling import TiledRunner, Tiling, conv2d_op, tile_spans
 
 
@@ -36,8 +37,8 @@ def _pre(tile: torch.Tensor) -> torch.Tensor:
     return torch.tanh(tile) + 1
 
 
-_CONV = nn.Conv2d(3, 5, 3, padding=1)
-_STRIDED = nn.Conv2d(3, 5, 3, stride=2)
+_CONV = Conv2d(3, 5, 3, padding=1)
+_STRIDED = Conv2d(3, 5, 3, stride=2)
 _OPS = {
     "conv": (conv2d_op(_CONV), lambda x: _CONV(x)),
     "upsample-conv": (
@@ -71,7 +72,7 @@ def test_tiled_convolutions_read_exact_halos(name, tile_size):
 
 
 def test_group_norm_uses_whole_frame_statistics():
-    norm = nn.GroupNorm(2, 4)
+    norm = GroupNorm(2, 4)
     with torch.no_grad():
         norm.weight.uniform_(0.5, 1.5)
         norm.bias.uniform_(-0.5, 0.5)

@@ -192,13 +192,24 @@ def storage_dtypes(model: torch.nn.Module, dtype: torch.dtype) -> dict[str, torc
     """Per-key dtype: fp8 only for linear/conv weights (upcast per layer), bf16 for the rest."""
     if not is_fp8(dtype):
         return {}
-    from ..models.layers import Conv3d, Linear
+    from ..models.layers import FP8_WEIGHT_LAYERS
 
     return {
         f"{name}.weight": dtype
         for name, module in model.named_modules()
-        if isinstance(module, (Linear, Conv3d))
+        if isinstance(module, FP8_WEIGHT_LAYERS)
     }
+
+
+def store_weights(model: torch.nn.Module, dtype: "str | torch.dtype") -> None:
+    """Re-store `model`'s floating-point weights and buffers in `dtype` in place; fp8 keeps
+    Linear/Conv weights in 8 bits (cast per call) and the rest in bf16."""
+    dtype = resolve_dtype(dtype)
+    per_key = storage_dtypes(model, dtype)
+    compute = torch.bfloat16 if is_fp8(dtype) else dtype
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point():
+            tensor.data = tensor.data.to(per_key.get(name, compute))
 
 
 # --- model selection ------------------------------------------------------------------------

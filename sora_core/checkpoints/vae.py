@@ -18,6 +18,7 @@ from ..vae.build import instantiate
 from ..vae.config import HF_BOOKKEEPING_KEYS, VAESpec, parse_vae_config
 from ..vae.opensora_vae import latent_statistic
 from .files import read_folder_config, read_state_dict
+from .transformer import store_weights
 
 SPATIAL_PREFIX = "spatial_vae.module."
 TEMPORAL_PREFIX = "temporal_vae."
@@ -245,7 +246,8 @@ def load_vae(
 
     `config` is an Open-Sora VAE config dict (`{"type": "OpenSoraVAE_V1_2", ...}`); its
     `from_pretrained` is ignored (the weights come from `path`). Without it, the family and
-    architecture are read from the file.
+    architecture are read from the file. `dtype` (default: the file's) may be fp8: the
+    convolution and linear weights stay in 8 bits and the VAE computes in bf16.
     """
     if config is not None:
         parse_vae_config(config)  # a bad config fails before any file is read
@@ -288,4 +290,5 @@ def load_vae(
         weights = {"module." + k: v for k, v in autoencoder_state.items()}
     _assign(vae, weights, path)
     target = resolve_dtype(dtype, default=next(iter(weights.values())).dtype)
-    return vae.to(device=device, dtype=target).eval()
+    store_weights(vae, target)  # fp8: conv and linear weights in 8 bits, computed in bf16
+    return vae.to(device).eval()

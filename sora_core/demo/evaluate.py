@@ -60,12 +60,16 @@ class DemoSession:
     clip: ClipSettings
 
 
-def load_demo(model_dir: Path = MODEL_DIR, threads: int = 1) -> DemoSession:
+def load_demo(
+    model_dir: Path = MODEL_DIR, threads: int = 1, num_sampling_steps: "int | None" = None
+) -> DemoSession:
     """The embedded model (or a build of it in `model_dir`) on the CPU in fp32, at its
-    trained size and length."""
+    trained size and length (and its sampling steps unless `num_sampling_steps` is given)."""
     torch.set_num_threads(threads)
     config = embedded_config(model_dir)
-    models = load_embedded_models(Placement.create("cpu", "fp32"), model_dir=model_dir)
+    models = load_embedded_models(
+        Placement.create("cpu", "fp32"), num_sampling_steps, model_dir=model_dir
+    )
     clip = default_clip_settings(
         "1.2",
         image_size=config["image_size"],

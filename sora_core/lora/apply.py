@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..dtypes import is_fp8, resolve_dtype
 from ..errors import CheckpointError
 from .config import LoRAConfig
 from .files import LoRAWeights, model_identity
@@ -113,14 +112,9 @@ def _attach(model: nn.Module, config: LoRAConfig, paths, strength: float) -> Att
 def store_base_weights(model: nn.Module, dtype: "str | torch.dtype") -> None:
     """Re-store the (frozen) weights in `dtype`; fp8 keeps Linear/Conv weights in 8 bits and
     the rest in bf16, as the checkpoint loader does."""
-    from ..checkpoints.transformer import storage_dtypes
+    from ..checkpoints.transformer import store_weights
 
-    dtype = resolve_dtype(dtype)
-    per_key = storage_dtypes(model, dtype)
-    compute = torch.bfloat16 if is_fp8(dtype) else dtype
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if tensor.is_floating_point():
-            tensor.data = tensor.data.to(per_key.get(name, compute))
+    store_weights(model, dtype)
 
 
 def add_lora(

@@ -66,11 +66,51 @@ class Linear(CastOnUse, nn.Linear):
         return F.linear(x, *self.cast_weights(x))
 
 
+class Conv2d(CastOnUse, nn.Conv2d):
+    """`nn.Conv2d` computing in the input's dtype and device (weights in fp8 or elsewhere)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, *self.cast_weights(x))
+
+
 class Conv3d(CastOnUse, nn.Conv3d):
     """`nn.Conv3d` computing in the input's dtype and device (weights in fp8 or elsewhere)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, *self.cast_weights(x))
+
+
+class GroupNorm(CastOnUse, nn.GroupNorm):
+    """`nn.GroupNorm` whose affine weights are cast to the input's dtype and device."""
+
+    def cast_weights(self, x: torch.Tensor) -> "tuple[torch.Tensor | None, torch.Tensor | None]":
+        return super().cast_weights(x) if self.affine else (None, None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, self.num_groups, *self.cast_weights(x), self.eps)
+
+
+# torch layers and their cast-on-use twins (same parameters, same arithmetic).
+CAST_ON_USE_TWINS = {
+    nn.Linear: Linear,
+    nn.Conv2d: Conv2d,
+    nn.Conv3d: Conv3d,
+    nn.GroupNorm: GroupNorm,
+}
+
+
+def make_cast_on_use(module: nn.Module) -> nn.Module:
+    """Turn every plain Linear, Conv2d, Conv3d and GroupNorm inside `module` (built by other
+    code, e.g. diffusers) into its cast-on-use twin in place; returns `module`."""
+    for layer in module.modules():
+        twin = CAST_ON_USE_TWINS.get(type(layer))
+        if twin is not None:
+            layer.__class__ = twin
+    return module
+
+
+# Layers whose weight fp8 storage keeps in 8 bits (cast per call); the rest stays in bf16.
+FP8_WEIGHT_LAYERS = (Linear, Conv2d, Conv3d)
 
 
 class LayerNorm(nn.Module):

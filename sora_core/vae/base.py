@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from ..dtypes import is_fp8
 from ..errors import VideoShapeError
 from .tiling import Tiling, make_tiling, tiling_for_budget
 
@@ -40,6 +41,9 @@ class VideoVAE(nn.Module):
     """
 
     family: str
+    # Every layer with weights casts them to the input's device and dtype when called
+    # (`models.layers.CastOnUse`), so ComfyUI may load the VAE partially (`nodes.runtime.manage`).
+    weights_cast_on_use = True
     spatial_factor: int = 8
     temporal_factor: int = 1
     in_channels: int = 3
@@ -56,8 +60,9 @@ class VideoVAE(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """Floating-point type of the weights."""
-        return next(self.parameters()).dtype
+        """The activations' dtype: the weights', bf16 when they are stored in fp8."""
+        dtype = next(self.parameters()).dtype
+        return torch.bfloat16 if is_fp8(dtype) else dtype
 
     def set_tiling(self, tile_size: "int | None" = None) -> None:
         """Run frames on exact `tile_size`-cell tiles (None: untiled)."""

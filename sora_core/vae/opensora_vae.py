@@ -6,6 +6,7 @@ release's per-channel shift and scale on the latents.
 import torch
 
 from ..errors import ConfigError, VideoShapeError
+from ..models.layers import cast_like
 from .base import VideoVAE, decode_elements
 from .posterior import DiagonalGaussian, NoiseFn, cpu_noise, device_noise
 from .spatial import VideoAutoencoderKL
@@ -78,7 +79,7 @@ class OpenSoraVAE(VideoVAE):
         height, width = latent.shape[-2:]
         if self.tiling is None or self.tiling.covers(height, width):
             return None
-        return TiledRunner(self.tiling, (height, width), self.device)
+        return TiledRunner(self.tiling, (height, width), latent.device)
 
     def _pixel_chunks(self, frames: int) -> list[tuple[int, int]]:
         step = self.micro_frame_size or frames
@@ -116,7 +117,8 @@ class OpenSoraVAE(VideoVAE):
             moments = self.temporal_vae.encode_moments(spatial[:, :, start:stop], runner)
             posterior = DiagonalGaussian(moments)
             latents.append(posterior.latent(sample_posterior, noise or cpu_noise))
-        return (torch.cat(latents, dim=2) - self.shift) / self.scale
+        latent = torch.cat(latents, dim=2)
+        return (latent - cast_like(self.shift, latent)) / cast_like(self.scale, latent)
 
     def decode(self, z: torch.Tensor, num_frames: "int | None" = None) -> torch.Tensor:
         """(B, 4, T', h, w) -> (B, 3, num_frames, 8h, 8w).
@@ -133,7 +135,7 @@ class OpenSoraVAE(VideoVAE):
                 f"num_frames: {num_frames} cannot come from {z.shape[2]} latent frames; "
                 f"valid counts are {valid.start}..{valid.stop - 1}"
             )
-        z = z * self.scale.to(z.dtype) + self.shift.to(z.dtype)
+        z = z * cast_like(self.scale, z) + cast_like(self.shift, z)
         step = self.micro_z_frame_size or z.shape[2]
         runner, remaining, pieces = self._runner(z), num_frames, []
         for start in range(0, z.shape[2], step):

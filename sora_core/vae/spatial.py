@@ -9,6 +9,7 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..errors import ConfigError, VideoShapeError
+from ..models.layers import make_cast_on_use
 from .base import VideoVAE, decode_elements
 from .posterior import DiagonalGaussian, NoiseFn, device_noise
 from .tiled_autoencoder import decode_tiled, encode_tiled
@@ -45,16 +46,18 @@ KNOWN_AUTOENCODERS = {
 
 
 def autoencoder_from_config(config: dict) -> AutoencoderKL:
-    """A randomly initialised diffusers `AutoencoderKL` from its config dict (no download)."""
+    """A randomly initialised diffusers `AutoencoderKL` from its config dict (no download),
+    its layers cast-on-use (weights may rest in fp8 or on another device)."""
     arguments = {key: value for key, value in config.items() if not key.startswith("_")}
     groups = arguments.get("norm_num_groups", 32)
     widths = list(arguments.get("block_out_channels", [64]))
     if any(width % groups for width in widths):
         raise ConfigError(f"norm_num_groups: {groups} does not divide block_out_channels {widths}")
     try:
-        return AutoencoderKL(**arguments)
+        autoencoder = AutoencoderKL(**arguments)
     except TypeError as error:
         raise ConfigError(f"autoencoder config {sorted(arguments)}: {error}") from error
+    return make_cast_on_use(autoencoder)
 
 
 def decoder_peak_elements_per_cell(block_out_channels: list[int]) -> int:
@@ -98,16 +101,19 @@ class VideoAutoencoderKL(VideoVAE):
         step = self.micro_batch_size or frames.shape[0]
         return [frames[i : i + step] for i in range(0, frames.shape[0], step)]
 
-    def _runner(self, height: int, width: int) -> "TiledRunner | None":
-        # Exact tiles when the frame (in latent cells) is larger than one tile.
+    def _runner(self, x: torch.Tensor, height: int, width: int) -> "TiledRunner | None":
+        # Exact tiles when the frame (in latent cells) is larger than one tile; they run
+        # where `x` is (the weights may rest elsewhere, see `VideoVAE.weights_cast_on_use`).
         if self.tiling is None or self.tiling.covers(height, width):
             return None
-        return TiledRunner(self.tiling, (height, width), self.device)
+        return TiledRunner(self.tiling, (height, width), x.device)
 
     def _moments(self, frames: torch.Tensor) -> torch.Tensor:
         # (N, 3, H, W) -> (N, 2·latent, H/8, W/8)
         runner = self._runner(
-            frames.shape[-2] // self.spatial_factor, frames.shape[-1] // self.spatial_factor
+            frames,
+            frames.shape[-2] // self.spatial_factor,
+            frames.shape[-1] // self.spatial_factor,
         )
         if runner is not None:
             # One frame at a time: GroupNorm statistics are per frame anyway, and only one
@@ -125,7 +131,7 @@ class VideoAutoencoderKL(VideoVAE):
 
     def _decode_frames(self, latent: torch.Tensor) -> torch.Tensor:
         # (N, latent, h, w) -> (N, 3, 8h, 8w)
-        runner = self._runner(*latent.shape[-2:])
+        runner = self._runner(latent, *latent.shape[-2:])
         if runner is not None:
             return torch.cat(
                 [

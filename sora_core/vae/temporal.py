@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.layers import Conv3d, GroupNorm
 from .posterior import DiagonalGaussian
 from .tiling import LocalOp, TiledRunner
 
@@ -49,9 +50,7 @@ class CausalConv3d(nn.Module):
         kt, kh, kw = (kernel,) * 3 if isinstance(kernel, int) else kernel
         time_pad = (kt - 1) + (1 - time_stride)
         self.padding = (kw // 2, kw // 2, kh // 2, kh // 2, time_pad, 0)
-        self.conv = nn.Conv3d(
-            chan_in, chan_out, (kt, kh, kw), stride=(time_stride, 1, 1), bias=bias
-        )
+        self.conv = Conv3d(chan_in, chan_out, (kt, kh, kw), stride=(time_stride, 1, 1), bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, C, T, H, W) -> (B, C', T / stride, H, W)
@@ -74,9 +73,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, chan_in: int, chan_out: int, num_groups: int, activation: type):
         super().__init__()
-        self.norm1 = nn.GroupNorm(num_groups, chan_in)
+        self.norm1 = GroupNorm(num_groups, chan_in)
         self.conv1 = CausalConv3d(chan_in, chan_out, 3, bias=False)
-        self.norm2 = nn.GroupNorm(num_groups, chan_out)
+        self.norm2 = GroupNorm(num_groups, chan_out)
         self.conv2 = CausalConv3d(chan_out, chan_out, 3, bias=False)
         self.conv3 = CausalConv3d(chan_in, chan_out, 1, bias=False) if chan_in != chan_out else None
         self.activate = activation()
@@ -143,7 +142,7 @@ class TemporalEncoder(nn.Module):
                     else nn.Identity()
                 )
         self.res_blocks = stages.res_stack(previous, previous)
-        self.norm1 = nn.GroupNorm(stages.num_groups, previous)
+        self.norm1 = GroupNorm(stages.num_groups, previous)
         self.activate = stages.activation()
         self.conv2 = CausalConv3d(previous, out_channels, 1)
 
@@ -204,7 +203,7 @@ class TemporalDecoder(nn.Module):
         self.block_res_blocks = nn.ModuleList(blocks)
         # conv_blocks[i - 1] follows stage i (the release's indexing).
         self.conv_blocks = nn.ModuleList(ups)
-        self.norm1 = nn.GroupNorm(stages.num_groups, previous)
+        self.norm1 = GroupNorm(stages.num_groups, previous)
         self.activate = stages.activation()
         self.conv_out = CausalConv3d(previous, channels, 3)
 

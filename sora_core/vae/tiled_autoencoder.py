@@ -65,7 +65,6 @@ def decode_tiled(
     x = latent if post_quant_conv is None else runner.local(latent, conv2d_op(post_quant_conv))
     x = runner.local(x, conv2d_op(decoder.conv_in))
     x = _mid_block(runner, decoder.mid_block, x)
-    x = x.to(next(iter(decoder.up_blocks.parameters())).dtype)
     for block in decoder.up_blocks:
         for resnet in block.resnets:
             x = _resnet(runner, resnet, x)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.layers import Conv2d, GroupNorm
 
 
 @dataclass(frozen=True)
@@ -82,15 +83,16 @@ class LocalOp:
         return rows, crop, (inside_first - first, last - inside_last)
 
 
-def conv2d_op(conv: nn.Conv2d, upsample: int = 1, pad: "tuple[int, int] | None" = None) -> LocalOp:
-    """A square zero-padded `Conv2d` (optionally after a x`upsample` nearest upsampling) as a
-    `LocalOp`; `pad` overrides the conv's own padding (for asymmetric downsampling pads)."""
+def conv2d_op(conv: Conv2d, upsample: int = 1, pad: "tuple[int, int] | None" = None) -> LocalOp:
+    """A square zero-padded cast-on-use `Conv2d` (optionally after a x`upsample` nearest
+    upsampling) as a `LocalOp`; `pad` overrides the conv's own padding (for asymmetric
+    downsampling pads)."""
     if conv.padding_mode != "zeros" or conv.dilation != (1, 1) or conv.groups != 1:
         raise ConfigError(f"tiling: unsupported convolution {conv}; expected a plain Conv2d")
     kernel, stride = conv.kernel_size[0], conv.stride[0]
     before, after = pad if pad is not None else (conv.padding[0], conv.padding[0])
     return LocalOp(
-        lambda tile: F.conv2d(tile, conv.weight, conv.bias, conv.stride),
+        lambda tile: F.conv2d(tile, *conv.cast_weights(tile), conv.stride),
         kernel,
         stride,
         before,
@@ -178,7 +180,7 @@ class TiledRunner:
         return mean, rstd
 
     def norm_act(
-        self, x: torch.Tensor, norm: nn.GroupNorm, activation: nn.Module
+        self, x: torch.Tensor, norm: GroupNorm, activation: nn.Module
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """`activation(norm(tile))` with `norm`'s statistics taken over the whole of `x`."""
         mean, rstd = self.group_stats(x, norm.num_groups, norm.eps)
@@ -190,7 +192,8 @@ class TiledRunner:
             normed = ((grouped - mean[..., None]) * rstd[..., None]).reshape(tile.shape)
             if norm.affine:
                 shape = (1, channels) + (1,) * (tile.ndim - 2)
-                normed = normed * norm.weight.reshape(shape) + norm.bias.reshape(shape)
+                weight, bias = norm.cast_weights(normed)
+                normed = normed * weight.reshape(shape) + bias.reshape(shape)
             return activation(normed.to(tile.dtype))
 
         return apply
@@ -198,7 +201,7 @@ class TiledRunner:
     def resnet(
         self,
         x: torch.Tensor,
-        norms: tuple[nn.GroupNorm, nn.GroupNorm],
+        norms: tuple[GroupNorm, GroupNorm],
         convs: tuple[LocalOp, LocalOp],
         activation: nn.Module,
         shortcut: "LocalOp | None" = None,
