@@ -75,20 +75,23 @@ class ManagedModel:
     load_device: torch.device = torch.device("cpu")
     loras: tuple = ()
 
-    def load(self) -> torch.device:
-        """Bring the weights to the compute device (ComfyUI may offload others) and return it."""
-        return load_together(self)
+    def load(self, memory_required: int = 0) -> torch.device:
+        """Bring the weights to the compute device (ComfyUI may offload others) and return it;
+        `memory_required` bytes of activations are kept free (fewer weights load if need be)."""
+        return load_together(self, memory_required=memory_required)
 
 
-def load_together(*models: ManagedModel) -> torch.device:
-    """Load every model to its compute device in one request (so none evicts another)."""
+def load_together(*models: ManagedModel, memory_required: int = 0) -> torch.device:
+    """Load every model to its compute device in one request (so none evicts another),
+    keeping `memory_required` bytes free for the activations (as ComfyUI's own VAE does)."""
     patchers = [model.patcher for model in models if model.patcher is not None]
     for model in models:
         if model.patcher is None:
             _wear_loras(model)
     if patchers:
         # Partial (--lowvram) loading is decided per model: see `manage`.
-        _comfy("comfy.model_management").load_models_gpu(patchers)
+        options = {"memory_required": memory_required} if memory_required else {}
+        _comfy("comfy.model_management").load_models_gpu(patchers, **options)
     return models[0].load_device
 
 

@@ -10,11 +10,22 @@ from .values import VideoFrames
 from .video_frames import frames_to_video, video_to_frames
 
 
-def _placement(vae):
+def _placement(vae, memory_required: int = 0):
     from sora_core.pipeline import Placement
 
-    device = vae.managed.load()
+    device = vae.managed.load(memory_required)
     return Placement(device, vae.vae.dtype, offload_device=device)
+
+
+def decode_memory(vae, samples: torch.Tensor, frames: "int | None") -> int:
+    """Estimated activation bytes of decoding `samples` (B, C, T, h, w), which ComfyUI keeps
+    free when it loads the VAE (partially, if the weights and these do not both fit)."""
+    batch, _, latent_frames, height, width = samples.shape
+    frames = frames or latent_frames * vae.vae.temporal_factor  # at most that many
+    tiling = vae.vae.tiling
+    return vae.vae.estimate_decode_bytes(
+        height, width, batch, frames, None if tiling is None else tiling.tile_size
+    )
 
 
 def decode(vae, latent: dict, fps: float, num_frames: int) -> tuple:
@@ -28,7 +39,8 @@ def decode(vae, latent: dict, fps: float, num_frames: int) -> tuple:
             "[B, C, T, H, W] (from Open-Sora Sampler or Open-Sora VAE Encode)"
         )
     frames = num_frames or latent.get("num_frames")
-    video = decode_latent(vae.vae, samples, _placement(vae), frames)
+    placement = _placement(vae, decode_memory(vae, samples, frames))
+    video = decode_latent(vae.vae, samples, placement, frames)
     images = video_to_frames(video).to(intermediate_device())
     rate = fps or latent.get("fps") or 24.0
     return images, VideoFrames(images, float(rate))

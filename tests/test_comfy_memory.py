@@ -274,3 +274,21 @@ def test_fp8_vae_storage_keeps_conv_and_linear_weights_in_8_bits_and_computes_in
         # fp8 rounding moves the output, not beyond what 8-bit weights allow.
         error = (fp8.decode(latent, 9).float() - resident.decode(latent.float(), 9)).abs()
         assert error.mean() < 0.1
+
+
+def test_vae_decode_keeps_its_activation_memory_free_when_comfyui_loads_it(comfy):
+    from nodes import vae_nodes
+    from nodes.values import LoadedVAE
+
+    comfy.intermediate_device = lambda: torch.device("cpu")
+    comfy.throw_exception_if_processing_interrupted = lambda: None
+    vae = tiny_vae(tiny_v12_config())
+    loaded = LoadedVAE("tiny", runtime.manage(vae, (torch.device("cpu"), torch.device("cpu"))))
+    samples = torch.randn(2, 4, 2, 4, 3)
+    vae_nodes.decode(loaded, {"samples": samples, "num_frames": 5}, 8.0, 0)
+    vae_nodes.decode(loaded, {"samples": samples}, 8.0, 0)  # frame count unknown: at most 8
+    assert comfy.requests == [
+        {"memory_required": vae.estimate_decode_bytes(4, 3, 2, 5)},
+        {"memory_required": vae.estimate_decode_bytes(4, 3, 2, 8)},
+    ]
+    assert comfy.requests[0]["memory_required"] > 0
