@@ -13,7 +13,9 @@ Figures are medians of `--runs`; peak memory is measured as `peak_memory.py` say
 """
 
 import argparse
+import contextlib
 import json
+import os
 import platform
 import statistics
 import sys
@@ -233,8 +235,17 @@ def machine(plan: Plan) -> str:
     if device.type == "cuda":
         what = torch.cuda.get_device_name(device)
     else:
-        what = f"{platform.processor() or platform.machine()} CPU"
+        what = f"{cpu_model()} ({os.cpu_count()} cores)"
     return f"{what}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the architecture."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return f"{platform.machine()} CPU"
 
 
 SECTIONS = {  # name: (function, [(key, header, format)])
