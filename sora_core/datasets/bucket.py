@@ -1,7 +1,9 @@
 """Open-Sora's three-level bucket: (resolution, num_frames, aspect ratio).
 
 `bucket_config = {resolution: {num_frames: (keep_prob, batch_size)}}`, where `keep_prob` may
-be a pair `(keep_prob, frame_keep_prob)` (v1.2). A sample goes to the largest resolution it
+be a pair `(keep_prob, frame_keep_prob)` (v1.2). Resolutions are the names of Open-Sora's
+`ASPECT_RATIOS` table, or of a config's own `bucket_resolutions` table in the same form
+(ours: small models train at sizes below 144p). A sample goes to the largest resolution it
 covers (80 % of the pixel count) whose largest fitting frame bucket passes its keep draws;
 the draws use NumPy's PCG64 seeded per (sample, bucket), so every rank and every rerun
 assigns the same buckets.
@@ -39,6 +41,48 @@ def _probability(where: str, value: object) -> float:
     return float(value)
 
 
+def resolution_table(resolutions: object) -> "dict[str, tuple[int, dict[str, tuple[int, int]]]]":
+    """A config's `bucket_resolutions`, checked: `{name: (pixels, {aspect key: (height,
+    width)})}` as in `ASPECT_RATIOS`; aspect keys are height/width to two decimals."""
+    if not isinstance(resolutions, Mapping) or not resolutions:
+        raise ConfigError(
+            "bucket_resolutions must be a non-empty dict {name: (pixels, {aspect: (height, "
+            f"width)}}}} like ASPECT_RATIOS, got {resolutions!r}"
+        )
+    table = {}
+    for name, entry in resolutions.items():
+        where = f"bucket_resolutions[{name!r}]"
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise ConfigError(
+                f"{where} must be (pixels, {{aspect: (height, width)}}), got {entry!r}"
+            )
+        pixels, sizes = entry
+        if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 1:
+            raise ConfigError(f"{where}: pixels {pixels!r} must be a positive integer")
+        if not isinstance(sizes, Mapping) or not sizes:
+            raise ConfigError(f"{where}: aspects must be a non-empty dict, got {sizes!r}")
+        checked = {}
+        for aspect, size in sizes.items():
+            valid = (
+                isinstance(size, (list, tuple))
+                and len(size) == 2
+                and all(isinstance(side, int) and not isinstance(side, bool) for side in size)
+                and min(size) >= 1
+            )
+            if not valid:
+                raise ConfigError(
+                    f"{where}[{aspect!r}]: {size!r} must be (height, width) in pixels"
+                )
+            if f"{size[0] / size[1]:.2f}" != str(aspect):
+                raise ConfigError(
+                    f"{where}[{aspect!r}]: the key must be height/width to two decimals, "
+                    f"{size[0] / size[1]:.2f} for {tuple(size)}"
+                )
+            checked[str(aspect)] = (size[0], size[1])
+        table[str(name)] = (pixels, checked)
+    return table
+
+
 def _never_kept(prob: "float | tuple[float, float]") -> bool:
     return (prob[0] if isinstance(prob, tuple) else prob) == 0
 
@@ -46,23 +90,25 @@ def _never_kept(prob: "float | tuple[float, float]") -> bool:
 class Bucket:
     """The bucket table of one `bucket_config` and the reference's `get_bucket_id` walk."""
 
-    def __init__(self, bucket_config: Mapping):
+    def __init__(self, bucket_config: Mapping, resolutions: "Mapping | None" = None):
+        table = ASPECT_RATIOS if resolutions is None else resolution_table(resolutions)
         if not isinstance(bucket_config, Mapping) or not bucket_config:
             raise ConfigError(
                 "bucket_config must be a non-empty dict {resolution: {num_frames: "
                 f"(keep_prob, batch_size)}}, got {bucket_config!r}"
             )
-        unknown = [name for name in bucket_config if name not in ASPECT_RATIOS]
+        unknown = [name for name in bucket_config if name not in table]
         if unknown:
             raise ConfigError(
-                f"bucket_config resolution(s) {unknown} are not known; choose from {list(ASPECT_RATIOS)}"
+                f"bucket_config resolution(s) {unknown} are not known; choose from {list(table)}"
             )
+        self.resolutions = table
         # Largest resolution first, then longest clip first (stable for equal pixel counts).
-        names = sorted(bucket_config, key=lambda name: ASPECT_RATIOS[name][0], reverse=True)
+        names = sorted(bucket_config, key=lambda name: table[name][0], reverse=True)
         self.probs: dict[str, dict[int, object]] = {}
         self.batch_sizes: dict[str, dict[int, int | None]] = {}
         self.bucket_id: dict[str, dict[int, int]] = {}
-        self.hw_criteria = {name: ASPECT_RATIOS[name][0] for name in names}
+        self.hw_criteria = {name: table[name][0] for name in names}
         self.num_bucket = 0
         for name in names:
             frames = self._frame_entries(name, bucket_config[name])
@@ -72,7 +118,7 @@ class Bucket:
                 self.probs[name][num_frames] = prob
                 self.batch_sizes[name][num_frames] = batch_size
                 self.bucket_id[name][num_frames] = sum(map(len, self.bucket_id.values()))
-                self.num_bucket += len(ASPECT_RATIOS[name][1])
+                self.num_bucket += len(table[name][1])
 
     @staticmethod
     def _frame_entries(name: str, entries: object) -> "dict[int, tuple[object, int | None]]":
@@ -141,12 +187,12 @@ class Bucket:
         return None
 
     def _with_aspect(self, name: str, num_frames: int, height: int, width: int) -> BucketId:
-        return name, num_frames, get_closest_ratio(height, width, list(ASPECT_RATIOS[name][1]))
+        return name, num_frames, get_closest_ratio(height, width, list(self.resolutions[name][1]))
 
     def get_thw(self, bucket: BucketId) -> "tuple[int, int, int]":
         """The (T, H, W) a bucket's samples are cropped to."""
         name, num_frames, aspect = bucket
-        height, width = ASPECT_RATIOS[name][1][aspect]
+        height, width = self.resolutions[name][1][aspect]
         return num_frames, height, width
 
     def get_batch_size(self, bucket: BucketId) -> "int | None":

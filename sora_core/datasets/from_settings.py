@@ -45,6 +45,7 @@ def build_training_data(
         dataset,
         batch_size=settings.get("batch_size"),
         bucket_config=settings.get("bucket_config"),
+        bucket_resolutions=settings.get("bucket_resolutions"),
         num_replicas=num_replicas,
         rank=rank,
         shuffle=shuffle,

@@ -208,6 +208,7 @@ def prepare_dataloader(
     dataset,
     batch_size: "int | None" = None,
     bucket_config: "Mapping | None" = None,
+    bucket_resolutions: "Mapping | None" = None,
     num_replicas: int = 1,
     rank: int = 0,
     shuffle: bool = True,
@@ -234,6 +235,7 @@ def prepare_dataloader(
             seed=seed,
             drop_last=drop_last,
             frame_interval=dataset.frame_interval,
+            bucket_resolutions=bucket_resolutions,
         )
     elif isinstance(dataset, VideoTextDataset):
         if batch_size is None:

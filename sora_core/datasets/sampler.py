@@ -57,10 +57,11 @@ class VariableVideoBatchSampler(torch.utils.data.Sampler):
         seed: int = 0,
         drop_last: bool = False,
         frame_interval: int = 1,
+        bucket_resolutions: "dict | None" = None,
     ):
         _check_replicas(num_replicas, rank)
         self.rows = rows
-        self.bucket = Bucket(bucket_config)
+        self.bucket = Bucket(bucket_config, bucket_resolutions)
         self.num_replicas, self.rank = num_replicas, rank
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.frame_interval = frame_interval

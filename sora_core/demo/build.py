@@ -2,8 +2,8 @@
 
     python -m sora_core.demo.build --work build/demo
 
-runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0, 64x64 clips: the
-transformer trains at one size), the T5 with the caption tokenizer
+runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0: clips of 6 and 12
+frames and stills, at 64x64, 48x80 and 80x48, for the transformer's buckets), the T5 with the caption tokenizer
 (`sora_core.demo.text_encoder`), the per-frame VAE (`sora_core.demo.train_vae`), the feature
 cache (`opensora-extract-features configs/demo/train/demo.py`), the transformer on it
 (`opensora-train configs/demo/train/demo_features.py`), then `export`: the last checkpoint's
@@ -34,15 +34,20 @@ from .embedded import (
     TEXT_ENCODER_DIR,
     TRANSFORMER_FILE,
     file_sha256,
+    read_provenance,
     shipped_files,
 )
 from .text_encoder import write_text_encoder
 
 CONFIG = Path("configs/demo/train/demo.py")
 FEATURES_CONFIG = Path("configs/demo/train/demo_features.py")
-VIDEO_SIZES = ((64, 64),)
+# The sizes of the config's `bucket_resolutions`; 6-frame clips fill the 4-frame bucket and
+# 12-frame ones the 8-frame bucket (a clip must be longer than its bucket).
+VIDEO_SIZES = ((64, 64), (48, 80), (80, 48))
+VIDEO_LENGTHS = (6, 12, 12)
 DATA_SEED = 0
 NUM_VIDEOS = 3000
+NUM_IMAGES = 600
 
 
 def _commit() -> str:
@@ -108,12 +113,21 @@ def main(argv: "list[str] | None" = None) -> int:
     parser.add_argument("--config", default=str(CONFIG), help="the data/encoder config")
     parser.add_argument("--train-config", default=str(FEATURES_CONFIG))
     parser.add_argument("--videos", type=int, default=NUM_VIDEOS)
+    parser.add_argument("--images", type=int, default=NUM_IMAGES)
     parser.add_argument("--skip-vae", action="store_true", help="keep the shipped VAE")
     args = parser.parse_args(argv)
     work = Path(args.work)
     torch.set_num_threads(1)
     started = time.perf_counter()
-    csv_path = write_demo_dataset(work / "data", args.videos, 0, DATA_SEED, video_sizes=VIDEO_SIZES)
+    csv_path = write_demo_dataset(
+        work / "data",
+        args.videos,
+        args.images,
+        DATA_SEED,
+        video_sizes=VIDEO_SIZES,
+        video_lengths=VIDEO_LENGTHS,
+        image_sizes=VIDEO_SIZES,
+    )
     write_text_encoder(MODEL_DIR / TEXT_ENCODER_DIR)
     vae_log = work / "vae_log.json"
     if not args.skip_vae:
@@ -130,14 +144,18 @@ def main(argv: "list[str] | None" = None) -> int:
         "data": {
             "seed": DATA_SEED,
             "videos": args.videos,
-            "images": 0,
+            "images": args.images,
             "sizes": VIDEO_SIZES,
+            "lengths": VIDEO_LENGTHS,
             "features": str(features),
         },
         "threads": torch.get_num_threads(),
         "command": " ".join(["python -m sora_core.demo.build", *(argv or sys.argv[1:])]),
         "seconds": round(time.perf_counter() - started),
-        "vae_log": json.loads(vae_log.read_text()) if vae_log.exists() else None,
+        # --skip-vae keeps the shipped VAE, so its record stays with it
+        "vae_log": json.loads(vae_log.read_text())
+        if vae_log.exists()
+        else read_provenance().get("vae_log"),
     }
     checkpoint = latest_checkpoint(outputs)
     target = export(checkpoint, Path(args.train_config), Path(args.config), record)

@@ -42,6 +42,7 @@ DEFAULTS: dict = {
     "sp_size": 1,
     "mask_ratios": None,
     "bucket_config": None,
+    "bucket_resolutions": None,  # ours: {name: (pixels, {aspect: (h, w)})} beside ASPECT_RATIOS
     "load": None,
     "start_from_scratch": False,
     "wandb": False,
