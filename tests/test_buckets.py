@@ -77,3 +77,34 @@ def test_explain_miss_gives_the_reason():
     assert "no resolution" in bucket.explain_miss(1, 240, 426)
     assert "more than frames x frame_interval (16 x 2)" in bucket.explain_miss(30, 240, 426, 2)
     assert "keep_prob draws" in bucket.explain_miss(40, 480, 854)
+
+
+SMALL = {"64px": (4096, {"0.60": (48, 80), "1.00": (64, 64), "1.67": (80, 48)})}
+
+
+def test_a_config_resolution_table_buckets_below_144p():
+    bucket = Bucket({"64px": {1: (1.0, 64), 4: (1.0, 32), 8: (1.0, 16)}}, SMALL)
+    assert bucket.get_bucket_id(12, 80, 48) == ("64px", 8, "1.67")
+    assert bucket.get_thw(bucket.get_bucket_id(6, 48, 80)) == (4, 48, 80)
+    assert bucket.get_thw(bucket.get_bucket_id(1, 64, 64)) == (1, 64, 64)
+    # a clip must be longer than its frame bucket, as in the reference
+    assert bucket.get_bucket_id(8, 64, 64)[1] == 4
+    assert "below 80%" in bucket.explain_miss(12, 32, 32)
+    with pytest.raises(ConfigError, match=r"'144p'.*choose from \['64px'\]"):
+        Bucket({"144p": {1: (1.0, 4)}}, SMALL)
+
+
+@pytest.mark.parametrize(
+    "table, named",
+    [
+        ({}, "non-empty"),
+        ({"64px": (4096,)}, r"bucket_resolutions\['64px'\] must be \(pixels"),
+        ({"64px": (0, {"1.00": (64, 64)})}, "pixels 0"),
+        ({"64px": (4096, {})}, "non-empty dict"),
+        ({"64px": (4096, {"1.00": (64, 64.0)})}, r"\(height, width\) in pixels"),
+        ({"64px": (4096, {"0.50": (64, 64)})}, "1.00 for \\(64, 64\\)"),
+    ],
+)
+def test_bad_resolution_tables_name_the_entry(table, named):
+    with pytest.raises(ConfigError, match=named):
+        Bucket({"64px": {1: (1.0, 4)}}, table)

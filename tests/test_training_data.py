@@ -193,3 +193,26 @@ def test_training_settings_build_the_data_side(table, tmp_path):
     assert build_condition_noise({"add_noise_to_condition": True}) is not None
     with pytest.raises(ConfigError, match="add_noise_to_condition"):
         build_condition_noise({"add_noise_to_condition": "yes"})
+
+
+def test_a_config_resolution_table_crops_batches_to_its_sizes(table):
+    """`bucket_resolutions` (ours) sends the table's clips to sizes below 144p, one bucket a
+    batch, through the same settings the trainer and feature extraction read."""
+    settings = {
+        "dataset": {"type": "VariableVideoTextDataset", "data_path": str(table)},
+        "bucket_resolutions": {"96px": (9216, {"0.56": (72, 128), "1.78": (128, 72)})},
+        "bucket_config": {"96px": {1: (1.0, 1), 8: (1.0, 1)}},
+        "seed": 5,
+        "num_workers": 0,
+    }
+    shapes = {
+        (batch["text"][0], tuple(batch["video"].shape[2:]))
+        for batch in build_training_data(settings).batches(0)
+        if batch["text"]  # the bad rows' batches come out empty
+    }
+    assert shapes == {
+        ("a wide clip", (8, 72, 128)),
+        ("a tall clip", (8, 128, 72)),
+        ("a photo", (1, 72, 128)),
+        ("a square photo", (1, 72, 128)),  # 1:1 is nearer 0.56 than 1.78
+    }
