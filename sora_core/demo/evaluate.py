@@ -43,6 +43,7 @@ from .shapes import (
 )
 
 FIELDS = ("colour", "shape", "direction")
+AXES = {"left": "horizontal", "right": "horizontal", "up": "vertical", "down": "vertical"}
 # Image-to-video and extend keep their given frames: mean absolute error (0-255) below this.
 KEPT_FRAME_ERROR = 16.0
 IMAGE_TO_VIDEO = "0"  # the reference's first frame becomes the clip's first frame
@@ -120,12 +121,18 @@ def generate(
 
 def pass_rates(scenes: Sequence[Scene], readings: Sequence[ClipReading]) -> "dict[str, float]":
     """Fraction of clips whose reading matches the scene, per field."""
-    return {
+    rates = {
         field: float(
             np.mean([getattr(r, field) == getattr(s, field) for s, r in zip(scenes, readings)])
         )
         for field in FIELDS
     }
+    # A wrong direction on the right axis is the clip played backwards: the STDiT3 knows
+    # frame order only through its temporal RoPE (no absolute frame position).
+    rates["axis"] = float(
+        np.mean([AXES.get(r.direction) == AXES[s.direction] for s, r in zip(scenes, readings)])
+    )
+    return rates
 
 
 def prompt_scenes(combos: Sequence[tuple[str, str, str]]) -> "list[Scene]":
@@ -220,10 +227,10 @@ def main(argv: "list[str] | None" = None) -> int:
     held_out = prompt_scenes(HELD_OUT)
     seen = prompt_scenes(seen_sample(len(HELD_OUT)))
     started = time.perf_counter()
-    print("| prompts | clips | colour | shape | direction |\n|---|---|---|---|---|")
+    print("| prompts | clips | colour | shape | direction | axis |\n|---|---|---|---|---|---|")
     for name, scenes in (("seen", seen), ("held out", held_out)):
         rates = evaluate_text_to_video(session, scenes, seeds)
-        cells = " | ".join(f"{rates[field]:.0%}" for field in FIELDS)
+        cells = " | ".join(f"{rates[field]:.0%}" for field in (*FIELDS, "axis"))
         print(f"| {name} | {len(scenes) * len(seeds)} | {cells} |")
     for name, evaluate in (
         ("image to video", evaluate_image_to_video),
