@@ -116,14 +116,13 @@ def cancel_between_steps_only():
         _block_checks["on"] = True
 
 
-def load_for_training(*models: ManagedModel) -> None:
-    """Unload every model ComfyUI holds (the trained transformer is a copy it does not
-    manage), then load `models` (the frozen encoders) to their compute devices."""
+def unload_for_training() -> None:
+    """Unload every model ComfyUI holds: the trained transformer is a copy it does not
+    manage, so only the frozen encoders, loaded next, should share the device with it."""
     management = _comfy("comfy.model_management")
     if management is not None:
         management.unload_all_models()
         management.soft_empty_cache()
-    load_together(*models)
 
 
 def interruptible(module: torch.nn.Module) -> torch.nn.Module:

@@ -13,7 +13,7 @@ from sora_core.errors import ConfigError, MaskStrategyError, VideoShapeError
 from sora_core.geometry import MAX_FRAMES, get_image_size
 from sora_core.samplers import SCHEDULER_TYPES, GeneratorNoise, SamplerStep, build_scheduler
 
-from .runtime import Progress, intermediate_device, load_together, previews_enabled
+from .runtime import Progress, intermediate_device, previews_enabled
 from .spec import (
     COMBO,
     CONDITIONING,
@@ -30,6 +30,7 @@ from .spec import (
     NodeSpec,
     Output,
 )
+from .vae_nodes import place_vae
 from .values import MaskStrategyValue, VideoFrames
 from .video_frames import video_to_frames
 
@@ -150,13 +151,18 @@ def generate(
     """Both nodes' route into `sora_core.pipeline.generate_batch`: ComfyUI's device and
     seed, the mask strategy node's references and groups, progress and previews."""
     from sora_core.acceleration import StepCache
-    from sora_core.pipeline import GenerationModels, Placement, generate_batch, load_reference_media
+    from sora_core.pipeline import GenerationModels, generate_batch, load_reference_media
 
     check_conditioning(model, conditioning)
     sampler = build_sampler(sampler_name, steps, cfg, model.release, model.sampler_settings)
-    device = load_together(model.managed, vae.managed)
-    placement = Placement(device, vae.vae.dtype, offload_device=device)
     strategy = mask_strategy or MaskStrategyValue()
+    references = load_reference_media([list(strategy.references)], settings)
+    # The VAE encodes the references and each loop's previous clip, and decodes every clip
+    # (batch x clip frames); a reference may be longer than a clip.
+    frames = max([settings.num_frames, *(pixels.shape[1] for pixels in references[0])])
+    placement = place_vae(
+        vae, conditioning.batch_size, frames, *settings.decoded_size, model.managed
+    )
     loops = settings.long_video.loop
     return generate_batch(
         GenerationModels(
@@ -165,7 +171,7 @@ def generate(
         conditioning,
         settings,
         GeneratorNoise(seed),
-        references=load_reference_media([list(strategy.references)], settings),
+        references=references,
         mask_strategies=[list(strategy.conditions)],
         callback=step_reporter(vae.vae, loops, steps),
         decode=decode,

@@ -8,12 +8,13 @@ Cancel stops the run between steps, publishes what it has, then interrupts the p
 
 import re
 
+from sora_core.aspect_tables import ASPECT_RATIOS
 from sora_core.errors import ConfigError
 
 from .loaders import load_transformer
 from .lora import apply_lora
 from .paths import io_dir, resolve_input, resolve_model, role_roots
-from .runtime import StepProgress, cancel_between_steps_only, load_for_training
+from .runtime import StepProgress, cancel_between_steps_only, unload_for_training
 from .sampling import RESOLUTIONS
 from .spec import (
     COMBO,
@@ -28,6 +29,7 @@ from .spec import (
     NodeSpec,
     Output,
 )
+from .vae_nodes import place_vae
 
 MODES = ("lora", "full")
 BASE_DTYPES = ("fp32", "bf16", "fp8")
@@ -92,7 +94,10 @@ def train(model, vae, t5, dataset: str, mode: str, **widgets) -> tuple:
     request = _request(model, dataset, mode, **widgets)
     progress = StepProgress(request.steps)
     hooks = TrainingHooks(on_step=progress.step, should_stop=progress.should_stop)
-    load_for_training(vae.managed, t5.managed)
+    unload_for_training()
+    # The VAE encodes a batch of clips of the bucket's frames at its largest frame size.
+    height, width = max(ASPECT_RATIOS[request.resolution][1].values(), key=lambda hw: hw[0] * hw[1])
+    place_vae(vae, request.batch_size, request.num_frames, height, width, t5.managed)
     with cancel_between_steps_only():
         result = finetune(request, vae.vae, t5.encoder, hooks)
     role = "lora" if mode == "lora" else "transformer"

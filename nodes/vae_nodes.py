@@ -1,31 +1,49 @@
 """VAE decode (LATENT -> IMAGE frames and VIDEO) and encode (IMAGE frames -> LATENT)."""
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from sora_core.errors import VideoShapeError
 
-from .runtime import intermediate_device
+from .runtime import ManagedModel, intermediate_device, load_together
 from .spec import FLOAT, IMAGE, INT, LATENT, VAE, VIDEO, Input, NodeSpec, Output
 from .values import VideoFrames
 from .video_frames import frames_to_video, video_to_frames
 
-
-def _placement(vae, memory_required: int = 0):
+if TYPE_CHECKING:
     from sora_core.pipeline import Placement
 
-    device = vae.managed.load(memory_required)
-    return Placement(device, vae.vae.dtype, offload_device=device)
 
+def activation_memory(vae, batch: int, frames: int, height: int, width: int) -> int:
+    """Estimated activation bytes of encoding or decoding `batch` clips of `frames` frames of
+    `height` x `width` pixels with `vae` at its tiling.
 
-def decode_memory(vae, samples: torch.Tensor, frames: "int | None") -> int:
-    """Estimated activation bytes of decoding `samples` (B, C, T, h, w), which ComfyUI keeps
-    free when it loads the VAE (partially, if the weights and these do not both fit)."""
-    batch, _, latent_frames, height, width = samples.shape
-    frames = frames or latent_frames * vae.vae.temporal_factor  # at most that many
+    The decode estimate serves both ways: each encoder mirrors its decoder (the same widths
+    at each scale, the same chunks and tiles) without the decoder's widest, just-upsampled
+    layer, so encoding needs at most what decoding the same clip does."""
+    factor = vae.vae.spatial_factor
     tiling = vae.vae.tiling
     return vae.vae.estimate_decode_bytes(
-        height, width, batch, frames, None if tiling is None else tiling.tile_size
+        height // factor,
+        width // factor,
+        batch,
+        frames,
+        None if tiling is None else tiling.tile_size,
     )
+
+
+def place_vae(
+    vae, batch: int, frames: int, height: int, width: int, *alongside: ManagedModel
+) -> "Placement":
+    """Load the VAE (and the `alongside` models, in the same request) for encoding or decoding
+    such clips: ComfyUI keeps their activation memory free, loading the weights partially if
+    both do not fit (as it does for its own VAE). Returns the `Placement` to run it with."""
+    from sora_core.pipeline import Placement
+
+    memory = activation_memory(vae, batch, frames, height, width)
+    device = load_together(*alongside, vae.managed, memory_required=memory)
+    return Placement(device, vae.vae.dtype, offload_device=device)
 
 
 def decode(vae, latent: dict, fps: float, num_frames: int) -> tuple:
@@ -38,8 +56,16 @@ def decode(vae, latent: dict, fps: float, num_frames: int) -> tuple:
             f"latent: samples of shape {tuple(samples.shape)}; an Open-Sora latent is "
             "[B, C, T, H, W] (from Open-Sora Sampler or Open-Sora VAE Encode)"
         )
+    batch, _, latent_frames, height, width = samples.shape
     frames = num_frames or latent.get("num_frames")
-    placement = _placement(vae, decode_memory(vae, samples, frames))
+    factor = vae.vae.spatial_factor
+    placement = place_vae(
+        vae,
+        batch,
+        frames or latent_frames * vae.vae.temporal_factor,  # unknown: at most that many
+        height * factor,
+        width * factor,
+    )
     video = decode_latent(vae.vae, samples, placement, frames)
     images = video_to_frames(video).to(intermediate_device())
     rate = fps or latent.get("fps") or 24.0
@@ -50,7 +76,8 @@ def encode(vae, images: torch.Tensor) -> tuple:
     """Encode the frames as one video with the posterior's mean (deterministic)."""
     video = frames_to_video(images)
     vae.vae.check_pixel_size(video.shape[3], video.shape[4])
-    placement = _placement(vae)
+    batch, _, frames, height, width = video.shape
+    placement = place_vae(vae, batch, frames, height, width)
     with torch.no_grad():
         pixels = video.to(placement.device, placement.dtype)
         latent = vae.vae.encode(pixels, sample_posterior=False).float()

@@ -276,19 +276,106 @@ def test_fp8_vae_storage_keeps_conv_and_linear_weights_in_8_bits_and_computes_in
         assert error.mean() < 0.1
 
 
-def test_vae_decode_keeps_its_activation_memory_free_when_comfyui_loads_it(comfy):
-    from nodes import vae_nodes
+class _Stop(Exception):
+    """Raised by the stubbed work after the VAE is loaded: the load is what is checked."""
+
+
+def _stop(*args, **kwargs):
+    raise _Stop
+
+
+def managed_vae(config: dict):
     from nodes.values import LoadedVAE
+
+    vae = tiny_vae(config)
+    return LoadedVAE("tiny", runtime.manage(vae, (torch.device("cpu"), torch.device("cpu"))))
+
+
+# Without chunks, so that the estimates depend on every size.
+UNCHUNKED = {
+    "sd": tiny_sd_config(),
+    "v1.2": tiny_v12_config(micro_batch_size=None, micro_frame_size=None),
+}
+
+
+def test_the_vae_nodes_keep_the_clips_activation_memory_free(comfy):
+    from nodes import vae_nodes
+    from nodes.vae_nodes import activation_memory
 
     comfy.intermediate_device = lambda: torch.device("cpu")
     comfy.throw_exception_if_processing_interrupted = lambda: None
-    vae = tiny_vae(tiny_v12_config())
-    loaded = LoadedVAE("tiny", runtime.manage(vae, (torch.device("cpu"), torch.device("cpu"))))
+    vae = managed_vae(UNCHUNKED["v1.2"])
     samples = torch.randn(2, 4, 2, 4, 3)
-    vae_nodes.decode(loaded, {"samples": samples, "num_frames": 5}, 8.0, 0)
-    vae_nodes.decode(loaded, {"samples": samples}, 8.0, 0)  # frame count unknown: at most 8
+    vae_nodes.decode(vae, {"samples": samples, "num_frames": 5}, 8.0, 0)
+    vae_nodes.decode(vae, {"samples": samples}, 8.0, 0)  # frame count unknown: at most 8
+    vae_nodes.encode(vae, torch.rand(7, 24, 40, 3))
     assert comfy.requests == [
-        {"memory_required": vae.estimate_decode_bytes(4, 3, 2, 5)},
-        {"memory_required": vae.estimate_decode_bytes(4, 3, 2, 8)},
+        {"memory_required": activation_memory(vae, 2, 5, 32, 24)},
+        {"memory_required": activation_memory(vae, 2, 8, 32, 24)},
+        {"memory_required": activation_memory(vae, 1, 7, 24, 40)},
     ]
-    assert comfy.requests[0]["memory_required"] > 0
+    assert comfy.requests[0]["memory_required"] == vae.vae.estimate_decode_bytes(4, 3, 2, 5)
+
+
+def test_the_samplers_vae_load_covers_the_clip_and_its_longest_reference(comfy, monkeypatch):
+    import sora_core.pipeline
+    from nodes import sampling
+    from nodes.vae_nodes import activation_memory
+    from nodes.values import MaskStrategyValue
+    from sora_core.pipeline import ClipSettings
+
+    monkeypatch.setattr(sampling, "check_conditioning", lambda *args: None)
+    monkeypatch.setattr(sampling, "build_sampler", lambda *args: None)
+    monkeypatch.setattr(sora_core.pipeline, "generate_batch", _stop)
+    transformer = runtime.manage(tiny(), (torch.device("cpu"), torch.device("cpu")))
+    model = types.SimpleNamespace(
+        model=transformer.module, managed=transformer, release="1.2", sampler_settings=None
+    )
+    vae = managed_vae(UNCHUNKED["v1.2"])
+    prompts = types.SimpleNamespace(batch_size=2)
+    settings = ClipSettings(image_size=(36, 64), num_frames=9)  # decodes to 32 x 64
+    for references, frames in (((), 9), ((torch.rand(13, 20, 20, 3),), 13)):
+        strategy = MaskStrategyValue(references=references)
+        with pytest.raises(_Stop):
+            sampling.generate(model, vae, prompts, "rflow", 2, 7.0, 0, settings, strategy, True)
+        assert comfy.requests[-1] == {"memory_required": activation_memory(vae, 2, frames, 32, 64)}
+    # One request for both, so that loading the VAE does not evict the transformer.
+    assert transformer.patcher.calls and vae.managed.patcher.calls
+
+
+def test_training_loads_the_vae_for_a_batch_of_its_largest_clips(comfy, monkeypatch):
+    import sora_core.training.finetune
+    from nodes import training
+    from nodes.vae_nodes import activation_memory
+
+    comfy.unload_all_models = comfy.soft_empty_cache = lambda: None
+    request = types.SimpleNamespace(resolution="144p", batch_size=2, num_frames=9, steps=1)
+    monkeypatch.setattr(training, "_request", lambda *args, **widgets: request)
+    monkeypatch.setattr(sora_core.training.finetune, "finetune", _stop)
+    t5_managed = runtime.manage(t5_model(), (torch.device("cpu"), torch.device("cpu")))
+    t5 = types.SimpleNamespace(managed=t5_managed, encoder=t5_managed.module)
+    vae = managed_vae(UNCHUNKED["sd"])
+    with pytest.raises(_Stop):
+        training.train(None, vae, t5, "clips", "lora")
+    # 144p's largest frame: 192 x 192 (36864 pixels, as 144 x 256).
+    assert comfy.requests == [{"memory_required": activation_memory(vae, 2, 9, 192, 192)}]
+    assert t5.managed.patcher.calls and vae.managed.patcher.calls
+
+
+@pytest.mark.parametrize("family", UNCHUNKED)
+def test_the_activation_estimate_grows_with_frames_and_shrinks_with_tiling(family):
+    from nodes.vae_nodes import activation_memory
+
+    vae = managed_vae(UNCHUNKED[family])
+    one, many = activation_memory(vae, 1, 1, 256, 256), activation_memory(vae, 1, 51, 256, 256)
+    assert 0 < one < many < activation_memory(vae, 2, 51, 256, 256)
+    vae.vae.set_tiling(8)
+    assert activation_memory(vae, 1, 51, 256, 256) < many
+    assert activation_memory(vae, 1, 51, 256, 256) < activation_memory(vae, 1, 51, 512, 512)
+
+
+def test_the_1_2_vaes_chunks_bound_the_estimate():
+    from nodes.vae_nodes import activation_memory
+
+    vae = managed_vae(tiny_v12_config())  # 17-frame chunks, 4 frames at once in the SD VAE
+    assert activation_memory(vae, 1, 17, 64, 64) == activation_memory(vae, 1, 170, 64, 64)
