@@ -1,6 +1,7 @@
 """The example client against a stand-in ComfyUI: HTTP routes and a real websocket."""
 
 import base64
+import contextlib
 import hashlib
 import json
 import queue
@@ -327,7 +328,9 @@ def _raw_websocket_server(send) -> "tuple[str, threading.Thread]":
                 request += connection.recv(4096)
             key = re.search(rb"Sec-WebSocket-Key: (\S+)", request).group(1).decode()
             send(connection, base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()))
-            connection.recv(1)  # hold the connection open until the client gives up
+            # hold the connection open until the client gives up (a close or a reset)
+            with contextlib.suppress(ConnectionResetError):
+                connection.recv(1)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
