@@ -14,6 +14,7 @@ from acceleration_helpers import forward_inputs, one_thread, tiny_transformer
 
 from sora_core.errors import ConfigError
 from sora_core.kernels import norms
+from sora_core.kernels.optional import importable
 
 one_thread = pytest.fixture(autouse=True)(one_thread)
 
@@ -47,9 +48,9 @@ def triton_device(monkeypatch):
 @pytest.fixture
 def without_triton(monkeypatch):
     monkeypatch.setitem(sys.modules, "triton", None)  # `import triton` raises ImportError
-    norms.triton_available.cache_clear()
+    importable.cache_clear()
     yield
-    norms.triton_available.cache_clear()
+    importable.cache_clear()
 
 
 def both_paths(fn, *tensors):

@@ -9,25 +9,19 @@ Backends
 - ``"math"``: `softmax((q * d**-0.5) @ kᵀ)` in fp32, as the reference's non-flash path.
 """
 
-from functools import lru_cache
-
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from .optional import importable
 
 BACKENDS = ("auto", "sdpa", "flash", "math")
 _FLASH_DTYPES = (torch.float16, torch.bfloat16)
 
 
-@lru_cache(maxsize=1)
 def flash_attn_available() -> bool:
     """True when the optional `flash_attn` package can be imported."""
-    try:
-        import flash_attn  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importable("flash_attn")
 
 
 def check_backend(name: str) -> str:

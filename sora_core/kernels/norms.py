@@ -16,12 +16,12 @@ differ from the PyTorch path by one unit in the last place.
 """
 
 import os
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from .optional import importable
 
 NORM_KERNELS = ("auto", "torch", "triton")
 NORM_KERNELS_ENV = "SORA_NORM_KERNELS"
@@ -29,14 +29,9 @@ _TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _override: "str | None" = None
 
 
-@lru_cache(maxsize=1)
 def triton_available() -> bool:
     """True when the optional `triton` package imports."""
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importable("triton")
 
 
 def _check_kernels(name: str, field: str) -> str:
