@@ -8,14 +8,16 @@ import pytest
 import torch
 
 from sora_core.checkpoints import build_model, build_vae, load_text_encoder, load_vae
+from sora_core.cli.config_files import load_config
 from sora_core.demo import Scene, caption, render_clip
-from sora_core.demo.build import export, latest_checkpoint
+from sora_core.demo.build import CONFIG, bucket_sizes, export, latest_checkpoint
 from sora_core.demo.embedded import (
     TEXT_ENCODER_DIR,
     TRANSFORMER_FILE,
     VAE_DIR,
     embedded_config,
     file_sha256,
+    read_provenance,
 )
 from sora_core.demo.text_encoder import CAPTION_CHANNELS, CAPTION_WORDS, write_text_encoder
 from sora_core.demo.train_vae import VAE_ARCHITECTURE, rescale_latents, save_vae, train_vae
@@ -155,3 +157,12 @@ def test_the_inference_config_from_the_provenance_generates_at_the_trained_size(
 def test_a_missing_provenance_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="provenance.json is missing or damaged"):
         embedded_config(tmp_path)
+
+
+def test_the_build_renders_every_bucket_size_of_its_config_as_the_shipped_data_had():
+    """One source for the data sizes: the config's bucket table, in its order (the order
+    decides which size each seeded clip draws, so it is what the shipped model saw)."""
+    sizes = bucket_sizes(load_config(CONFIG))
+    assert [list(size) for size in sizes] == read_provenance()["data"]["sizes"]
+    table = {"a": (10, {"1.00": (3, 3), "0.50": (2, 4)}), "b": (99, {"2.00": (8, 4)})}
+    assert bucket_sizes({"bucket_resolutions": table}) == ((3, 3), (2, 4), (8, 4))

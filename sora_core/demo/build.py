@@ -3,8 +3,8 @@
     python -m sora_core.demo.build --work build/demo
 
 runs, in order: the procedural data set (`sora_core.demo.dataset`, seed 0: clips of 6 and 12
-frames and stills, at 64x64, 48x80 and 80x48, for the transformer's buckets), the T5 with the caption tokenizer
-(`sora_core.demo.text_encoder`), the per-frame VAE (`sora_core.demo.train_vae`), the feature
+frames and stills at the sizes of the config's `bucket_resolutions`), the T5 with the caption
+tokenizer (`sora_core.demo.text_encoder`), the per-frame VAE (`sora_core.demo.train_vae`), the feature
 cache (`opensora-extract-features configs/demo/train/demo.py`), the transformer on it
 (`opensora-train configs/demo/train/demo_features.py`), then `export`: the last checkpoint's
 EMA weights as fp16 safetensors into `sora_core/demo/model/` and `provenance.json` beside them
@@ -41,9 +41,8 @@ from .text_encoder import write_text_encoder
 
 CONFIG = Path("configs/demo/train/demo.py")
 FEATURES_CONFIG = Path("configs/demo/train/demo_features.py")
-# The sizes of the config's `bucket_resolutions`; 6-frame clips fill the 4-frame bucket and
-# 12-frame ones the 8-frame bucket (a clip must be longer than its bucket).
-VIDEO_SIZES = ((64, 64), (48, 80), (80, 48))
+# 6-frame clips fill the 4-frame bucket and 12-frame ones the 8-frame bucket (a clip must be
+# longer than its bucket).
 VIDEO_LENGTHS = (6, 12, 12)
 DATA_SEED = 0
 NUM_VIDEOS = 3000
@@ -57,6 +56,14 @@ def _commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def bucket_sizes(config: dict) -> "tuple[tuple[int, int], ...]":
+    """Every (height, width) of the config's `bucket_resolutions`, in table order: the sizes
+    the data is rendered at, so every bucket gets samples."""
+    return tuple(
+        size for _, sizes in config["bucket_resolutions"].values() for size in sizes.values()
+    )
 
 
 def latest_checkpoint(outputs: Path) -> Path:
@@ -119,14 +126,15 @@ def main(argv: "list[str] | None" = None) -> int:
     work = Path(args.work)
     torch.set_num_threads(1)
     started = time.perf_counter()
+    sizes = bucket_sizes(load_config(args.config))
     csv_path = write_demo_dataset(
         work / "data",
         args.videos,
         args.images,
         DATA_SEED,
-        video_sizes=VIDEO_SIZES,
+        video_sizes=sizes,
         video_lengths=VIDEO_LENGTHS,
-        image_sizes=VIDEO_SIZES,
+        image_sizes=sizes,
     )
     write_text_encoder(MODEL_DIR / TEXT_ENCODER_DIR)
     vae_log = work / "vae_log.json"
@@ -145,7 +153,7 @@ def main(argv: "list[str] | None" = None) -> int:
             "seed": DATA_SEED,
             "videos": args.videos,
             "images": args.images,
-            "sizes": VIDEO_SIZES,
+            "sizes": sizes,
             "lengths": VIDEO_LENGTHS,
             "features": str(features),
         },

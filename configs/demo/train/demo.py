@@ -19,7 +19,8 @@ dataset = dict(
     transform_name="resize_crop",
 )
 bucket_resolutions = {
-    "64px": (4096, {"0.60": (48, 80), "1.00": (64, 64), "1.67": (80, 48)}),
+    # the build renders its clips and stills at these sizes, in this order
+    "64px": (4096, {"1.00": (64, 64), "0.60": (48, 80), "1.67": (80, 48)}),
 }
 # {resolution: {num_frames: (keep_prob, batch_size)}}: about the same tokens per batch
 bucket_config = {
