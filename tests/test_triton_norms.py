@@ -40,7 +40,8 @@ def triton_device(monkeypatch):
     elif os.environ.get("TRITON_INTERPRET") == "1":
         device = CPU
     else:
-        pytest.skip("no GPU, and TRITON_INTERPRET=1 was not set before triton was imported")
+        # conftest sets it; a run that overrides it would silently lose the kernel checks
+        pytest.fail("no GPU and TRITON_INTERPRET is not 1: unset it to check the kernels")
     monkeypatch.setenv(norms.NORM_KERNELS_ENV, "triton")
     return device
 
